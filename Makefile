@@ -1,0 +1,32 @@
+# The README's quick start: `make run` (set up everything, then run) and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint typecheck unit bench-quality clean
+
+setup:
+	@./scripts/setup.sh
+
+run: setup
+	@mkdir -p out
+	$(BIN)/cleancut remove examples/astronaut.jpg -o out/astronaut.png
+	@echo "==> wrote out/astronaut.png"
+
+lint:
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/python -m pytest
+
+test: setup lint typecheck unit
+
+bench-quality:
+	@CLEANCUT_EXTRAS=dev,bench ./scripts/setup.sh
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache test-artifacts

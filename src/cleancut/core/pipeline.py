@@ -1,0 +1,61 @@
+"""The one orchestrator: decode → predict → matte. Encoding happens on the Result."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from cleancut.core import io, matte
+from cleancut.core.predict import Segmenter
+from cleancut.core.result import Result
+from cleancut.core.types import U8, DecodedImage, Options, ProgressFn, Source, Timings
+
+
+def _noop(_stage: str, _fraction: float) -> None:
+    return None
+
+
+def model_input(image: DecodedImage) -> U8:
+    """Transparent areas of the source hold arbitrary colour; show them to the model as
+    plain white so they never look like part of the subject."""
+    if image.alpha is None:
+        return image.rgb
+    a = image.alpha[..., np.newaxis].astype(np.float32) / 255.0
+    flat = image.rgb.astype(np.float32) * a + 255.0 * (1.0 - a)
+    out: U8 = np.clip(flat + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def run(
+    source: Source | DecodedImage,
+    options: Options,
+    segmenter: Segmenter,
+    progress: ProgressFn | None = None,
+) -> Result:
+    report = progress or _noop
+    t0 = time.perf_counter()
+    report("decode", 0.0)
+    image = (
+        source
+        if isinstance(source, DecodedImage)
+        else io.decode(source, max_pixels=options.max_pixels)
+    )
+    t1 = time.perf_counter()
+    report("decode", 1.0)
+    report("inference", 0.0)
+    prob = segmenter.predict(model_input(image))
+    t2 = time.perf_counter()
+    report("inference", 1.0)
+    report("refine", 0.0)
+    alpha = matte.combine(matte.to_u8(matte.upsample(prob, image.size)), image.alpha)
+    t3 = time.perf_counter()
+    report("refine", 1.0)
+    return Result(
+        image=image,
+        alpha=alpha,
+        model=segmenter.spec.name,
+        runtime=segmenter.runtime,
+        options=options,
+        timings=Timings(decode=t1 - t0, inference=t2 - t1, refine=t3 - t2),
+    )

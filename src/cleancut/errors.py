@@ -1,0 +1,68 @@
+"""Typed errors. Each carries a stable machine ``code`` and the HTTP status it maps to,
+so the CLI and (later) the server translate them in exactly one place."""
+
+from __future__ import annotations
+
+
+class CleancutError(Exception):
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InvalidInput(CleancutError):
+    code = "invalid_input"
+    http_status = 400
+
+
+class InvalidOptions(InvalidInput):
+    code = "invalid_options"
+    http_status = 400
+
+
+class UnsupportedFormat(CleancutError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class CorruptImage(CleancutError):
+    code = "corrupt_image"
+    http_status = 422
+
+
+class ImageTooLarge(CleancutError):
+    code = "image_too_large"
+    http_status = 413
+
+
+class ModelUnavailable(CleancutError):
+    """The model's weights are not in the cache and could not be obtained."""
+
+    code = "model_unavailable"
+    http_status = 503
+
+
+class ModelNotFound(CleancutError):
+    code = "model_not_found"
+    http_status = 404
+
+
+class ModelError(CleancutError):
+    """The ONNX file loaded but does not fit its spec (wrong input/output names or shapes)."""
+
+    code = "model_error"
+    http_status = 500
+
+
+class RuntimeUnavailable(CleancutError):
+    """A requested inference runtime or device is missing; we never fall back silently."""
+
+    code = "runtime_unavailable"
+    http_status = 503
