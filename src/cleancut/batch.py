@@ -80,26 +80,14 @@ def plan_jobs(
         return [Job(STDIO, output or STDIO, fmt)]
 
     paths = [Path(p) for p in inputs]
-    single_file = len(paths) == 1 and not paths[0].is_dir()
-    if single_file:
-        src = paths[0]
-        if not src.exists():
-            return [Job(str(src), "", fmt, error="no such file")]
-        if output is None:
-            return [Job(str(src), str(src.with_name(_default_name(src, options, fmt))), fmt)]
-        if output == STDIO:
-            return [Job(str(src), STDIO, fmt)]
-        out = Path(output)
-        if out.is_dir() or output.endswith(("/", os.sep)):
-            return [Job(str(src), str(out / _default_name(src, options, fmt)), fmt)]
-        if not explicit_format:
-            fmt = _format_from_suffix(output)
-        return [_guarded(Job(str(src), str(out), fmt))]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return [_single_file_job(paths[0], output, options, explicit_format=explicit_format)]
 
     if output == STDIO:
         raise InvalidOptions("several inputs cannot all be written to stdout; give -o FOLDER")
     out_dir = Path(output) if output else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+    looks_like_file = out_dir is not None and format_for_path(out_dir) is not None
+    if out_dir is not None and (out_dir.is_file() or (looks_like_file and not out_dir.is_dir())):
         raise InvalidOptions(f"-o {output} must be a folder when there are several inputs")
     jobs: list[Job] = []
     for src in paths:
@@ -113,6 +101,24 @@ def plan_jobs(
             jobs.append(Job(str(src), str(folder / _default_name(src, options, fmt)), fmt))
     sources = frozenset(Path(j.src).resolve() for j in jobs if j.error is None)
     return [_guarded(j, sources) for j in _dedupe(jobs)]
+
+
+def _single_file_job(
+    src: Path, output: str | None, options: Options, *, explicit_format: bool
+) -> Job:
+    fmt: OutputFormat = options.output.format
+    if not src.exists():
+        return Job(str(src), "", fmt, error="no such file")
+    if output is None:
+        return Job(str(src), str(src.with_name(_default_name(src, options, fmt))), fmt)
+    if output == STDIO:
+        return Job(str(src), STDIO, fmt)
+    out = Path(output)
+    if out.is_dir() or output.endswith(("/", os.sep)):
+        return Job(str(src), str(out / _default_name(src, options, fmt)), fmt)
+    if not explicit_format:
+        fmt = _format_from_suffix(output)
+    return _guarded(Job(str(src), str(out), fmt))
 
 
 def _folder_jobs(src: Path, root: Path, fmt: OutputFormat) -> list[Job]:

@@ -158,7 +158,7 @@ def models_list() -> None:
         rows.append(
             (
                 spec.name + (" (default)" if spec.name == settings.default_model else ""),
-                f"{size / 2**20:.1f} MiB" if size else "?",
+                _human_size(size),
                 weights.status(spec),
                 spec.source.describe(),
                 spec.description,
@@ -275,6 +275,12 @@ def models_rm(name: str) -> None:
     except CleancutError as exc:
         _fail(exc)
     click.echo(f"removed {name}")
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
 
 
 def _triple(value: str | None, flag: str) -> tuple[float, float, float] | None:

@@ -21,15 +21,20 @@ Stage = Literal["decode", "inference", "refine", "encode"]
 #: progress(stage, fraction of that stage done in [0, 1]).
 ProgressFn = Callable[[Stage, float], None]
 
-OutputFormat = Literal["png", "webp", "jpeg"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg")
+OutputFormat = Literal["png", "webp", "avif", "jpeg", "tiff", "psd", "svg"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "avif", "jpeg", "tiff", "psd", "svg")
 MEDIA_TYPES: dict[str, str] = {
     "png": "image/png",
     "webp": "image/webp",
+    "avif": "image/avif",
     "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
+    "psd": "image/vnd.adobe.photoshop",
+    "svg": "image/svg+xml",
 }
 
 RGB = tuple[int, int, int]
+RGBA = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,67 @@ class OutputSpec:
     lossless: bool = True
     #: JPEG has no alpha, so cut-outs are flattened onto this colour.
     background: RGB = (255, 255, 255)
+    #: embed the subject's outline as a Photoshop clipping path (JPEG, TIFF, PSD)
+    clip_path: bool = False
+
+
+@dataclass(frozen=True)
+class Refine:
+    """Edge quality. Both work on the full-resolution image, never on the model's 1024²."""
+
+    #: 0 raw upsampled model matte; 1–3 progressively stronger image-guided refinement
+    #: (seed 004's ``edgeRefine``).
+    level: int = 0
+    #: 0..1: how strongly the old background's colour is removed from soft edges
+    #: (Adobe v2 ``colorDecontamination``; seed 004's ``decontaminate`` maps true → 1).
+    decontaminate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Length:
+    """A distance in pixels or as a percentage of a reference size (the subject or canvas)."""
+
+    value: float = 0.0
+    unit: Literal["px", "%"] = "px"
+
+    def pixels(self, reference: float) -> float:
+        return self.value * reference / 100.0 if self.unit == "%" else self.value
+
+
+@dataclass(frozen=True)
+class Background:
+    kind: Literal["transparent", "color", "gradient", "blur", "image"] = "transparent"
+    color: RGBA = (255, 255, 255, 255)  # solid colour, and the gradient's first stop
+    color2: RGBA = (0, 0, 0, 255)  # the gradient's second stop
+    #: gradient direction in degrees as in CSS linear-gradient: 0 runs from color at the
+    #: bottom to color2 at the top, 90 from left to right
+    angle: float = 180.0
+    blur: float = 50.0  # blur intensity 0–100
+    image: bytes | None = None  # encoded background image
+    fit: Literal["fill", "fit"] = "fill"  # image: cover the canvas, or fit inside it centred
+
+
+@dataclass(frozen=True)
+class Shadow:
+    enabled: bool = False
+    opacity: float = 50.0  # 0–100
+    #: blur radius as % of the subject's height
+    softness: float = 4.0
+    #: offset as % of the subject's (width, height); positive is right / down
+    offset: tuple[float, float] = (2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Crop, margin, scale and position of the subject on the output canvas."""
+
+    trim: bool = False  # crop the canvas to the subject's bounding box (plus margin)
+    margin: Length = field(default_factory=Length)  # around the subject when trimming
+    #: subject size relative to the canvas, as a fraction 0 < scale <= 1; None keeps it
+    scale: float | None = None
+    #: subject position on the canvas as fractions (x, y) of the free space (0.5 = centred);
+    #: None keeps the original position
+    position: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +137,10 @@ class Options:
     model: str = "isnet-general"
     output: OutputSpec = field(default_factory=OutputSpec)
     max_pixels: int = 50_000_000
+    refine: Refine = field(default_factory=Refine)
+    background: Background = field(default_factory=Background)
+    shadow: Shadow = field(default_factory=Shadow)
+    layout: Layout = field(default_factory=Layout)
 
 
 class Session(Protocol):
