@@ -25,13 +25,15 @@ def upsample(prob: F32, size: tuple[int, int]) -> F32:
 
 
 def to_u8(alpha: F32) -> U8:
-    return np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out: U8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def binary(alpha: U8, threshold: float = 0.5) -> U8:
     """A hard mask: 255 where the matte reaches ``threshold`` (0..1), else 0."""
     cut = round(threshold * 255)
-    return np.where(alpha >= max(cut, 1), 255, 0).astype(np.uint8)
+    out: U8 = np.where(alpha >= max(cut, 1), 255, 0).astype(np.uint8)
+    return out
 
 
 def combine(model_alpha: U8, source_alpha: U8 | None) -> U8:
