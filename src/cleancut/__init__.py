@@ -10,7 +10,6 @@ Importing this package is cheap; numpy, Pillow and the runtimes load on first us
 from __future__ import annotations
 
 import threading
-from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -22,10 +21,15 @@ if TYPE_CHECKING:
     from cleancut.core.types import Options, OutputSpec, ProgressFn, Source
 
 __all__ = [
+    "Background",
+    "Layout",
+    "Length",
     "Options",
     "OutputSpec",
     "Result",
+    "Shadow",
     "__version__",
+    "compose",
     "default_pool",
     "load_model",
     "remove",
@@ -58,18 +62,12 @@ def load_model(name: str = "isnet-general", pool: ModelPool | None = None) -> Se
 
 
 def build_options(options: Options | None = None, **kwargs: Any) -> Options:
-    """Merge flat keyword options (``format="webp"``, ``model=...``) into an Options."""
-    from cleancut.core.types import Options, OutputSpec
-    from cleancut.errors import InvalidOptions
+    """Merge flat keyword options (``format="webp"``, ``kind="color"``, ``trim=True``,
+    ``background=Background(...)``) into an Options."""
+    from cleancut.core.result import merge_options
+    from cleancut.core.types import Options
 
-    base = options or Options()
-    top = {f.name for f in fields(Options)}
-    out = {f.name for f in fields(OutputSpec)}
-    unknown = set(kwargs) - top - out
-    if unknown:
-        raise InvalidOptions(f"unknown option(s): {', '.join(sorted(unknown))}")
-    output = replace(base.output, **{k: v for k, v in kwargs.items() if k in out})
-    return replace(base, output=output, **{k: v for k, v in kwargs.items() if k in top})
+    return merge_options(options or Options(), **kwargs)
 
 
 def remove(
@@ -84,7 +82,9 @@ def remove(
 
     Keyword options: ``model``, ``max_pixels``, and the output ones used by
     ``Result.encode()``: ``format``, ``mode``, ``mask``, ``threshold``, ``quality``,
-    ``lossless``, ``background``.
+    ``lossless``, ``flatten_color``, ``clip_path``; effects such as ``kind``,
+    ``color``, ``angle``, ``trim``, ``margin``, ``scale``, or whole groups such as
+    ``shadow=Shadow(enabled=True)`` (see ``cleancut.core.types``).
     """
     from cleancut.core import pipeline
 
@@ -93,8 +93,39 @@ def remove(
     return pipeline.run(source, opts, segmenter, progress)
 
 
+def compose(
+    original: Source,
+    mask: Source,
+    options: Options | None = None,
+    *,
+    max_pixels: int | None = None,
+    **kwargs: Any,
+) -> Result:
+    """Re-apply effects to a stored original and its model matte without running the model.
+
+    ``mask`` is the grayscale matte (``Result.alpha``, or a mask file) at the original's
+    size; the returned Result encodes like one from ``remove``.
+    """
+    from cleancut.core import io
+    from cleancut.core.result import Result
+
+    opts = build_options(options, **kwargs)
+    limit = max_pixels or opts.max_pixels
+    image = io.decode(original, max_pixels=limit)
+    matte = io.decode(mask, max_pixels=limit)
+    gray = matte.rgb[..., 0] if matte.alpha is None else matte.alpha
+    if matte.alpha is None and not (
+        (matte.rgb[..., 0] == matte.rgb[..., 1]).all()
+        and (matte.rgb[..., 1] == matte.rgb[..., 2]).all()
+    ):
+        from cleancut.errors import InvalidInput
+
+        raise InvalidInput("the mask must be a grayscale image (or an RGBA cut-out)")
+    return Result.from_mask(image, gray.copy(), opts, model=opts.model)
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("Options", "OutputSpec"):
+    if name in ("Options", "OutputSpec", "Background", "Shadow", "Layout", "Length"):
         from cleancut.core import types
 
         return getattr(types, name)

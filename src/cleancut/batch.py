@@ -36,7 +36,15 @@ IMAGE_SUFFIXES = frozenset(
         ".avif",
     }
 )
-_EXT: dict[str, str] = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}
+_EXT: dict[str, str] = {
+    "png": ".png",
+    "webp": ".webp",
+    "avif": ".avif",
+    "jpeg": ".jpg",
+    "tiff": ".tif",
+    "psd": ".psd",
+    "svg": ".svg",
+}
 
 
 @dataclass(frozen=True)

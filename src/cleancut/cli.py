@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from cleancut import __version__
+from cleancut.cli_effects import effect_options
 from cleancut.errors import CleancutError
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def main() -> None:
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["png", "webp", "jpeg"]),
+    type=click.Choice(["png", "webp", "avif", "jpeg", "tiff", "psd", "svg"]),
     help="Output format (default: from the output suffix, else png).",
 )
 @click.option("-m", "--model", default=None, help="Model name (see `cleancut models list`).")
@@ -79,6 +80,7 @@ def main() -> None:
     help="Background colour JPEG cut-outs are flattened onto (#RRGGBB).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@effect_options
 def remove_cmd(
     inputs: tuple[str, ...],
     output: str | None,
@@ -91,9 +93,11 @@ def remove_cmd(
     lossy: bool,
     jpeg_bg: str,
     quiet: bool,
+    **effects: Any,
 ) -> None:
     """Remove the background of files, folders (recursively) or - (stdin)."""
     from cleancut.batch import Batch, plan_jobs
+    from cleancut.cli_effects import build_effects
     from cleancut.core.types import Options, OutputSpec
 
     if binary and not mask:
@@ -107,10 +111,14 @@ def remove_cmd(
             threshold=threshold,
             quality=quality,
             lossless=not lossy,
-            background=_parse_hex(jpeg_bg),
+            flatten_color=_parse_hex(jpeg_bg),
+            clip_path=effects.pop("clip_path"),
         )
         options = Options(
-            model=model or settings.default_model, output=spec, max_pixels=settings.max_pixels
+            model=model or settings.default_model,
+            output=spec,
+            max_pixels=settings.max_pixels,
+            **build_effects(effects),
         )
         jobs = plan_jobs(list(inputs), output, options, explicit_format=fmt is not None)
         pool = settings.model_pool(log=_log)

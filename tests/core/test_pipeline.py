@@ -111,7 +111,7 @@ def test_encode_modes_and_formats(tiny_pool: ModelPool, tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(cut)[..., 3], result.alpha)  # lossless
 
     jpeg = Image.open(
-        io.BytesIO(result.encode(format="jpeg", mode="cutout", background=(0, 0, 255)))
+        io.BytesIO(result.encode(format="jpeg", mode="cutout", flatten_color=(0, 0, 255)))
     )
     assert (jpeg.format, jpeg.mode) == ("JPEG", "RGB")
     r, g, b = np.asarray(jpeg)[5, 5].tolist()

@@ -1,25 +1,30 @@
-"""The outcome of one removal: the decoded original and its full-resolution matte.
+"""The outcome of one removal: the decoded original and its full-resolution mattes.
 
-Both are kept, so effects and other encodings can be produced later without running the
-model again.
+The matte is kept at full resolution, so other effects or another encoding can be
+produced later without running the model again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cleancut.core import io, matte
+from cleancut.core import compose_layout, matte
+from cleancut.core.compose import Composite, compose
+from cleancut.core.render import render
 from cleancut.core.types import (
     U8,
+    Background,
     DecodedImage,
+    Layout,
     Options,
     OutputFormat,
     OutputSpec,
     ProgressFn,
+    Shadow,
     Timings,
 )
 from cleancut.errors import InvalidOptions
@@ -27,8 +32,21 @@ from cleancut.errors import InvalidOptions
 _SUFFIX_FORMATS: dict[str, OutputFormat] = {
     ".png": "png",
     ".webp": "webp",
+    ".avif": "avif",
     ".jpg": "jpeg",
     ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".psd": "psd",
+    ".svg": "svg",
+}
+
+#: Options groups that keyword overrides may address by their field names.
+_GROUPS: dict[str, type] = {
+    "output": OutputSpec,
+    "background": Background,
+    "shadow": Shadow,
+    "layout": Layout,
 }
 
 
@@ -36,36 +54,71 @@ def format_for_path(path: str | Path) -> OutputFormat | None:
     return _SUFFIX_FORMATS.get(Path(path).suffix.lower())
 
 
+def merge_options(base: Options, **changes: Any) -> Options:
+    """Apply flat keyword overrides: top-level fields (``model``), whole groups
+    (``background=Background(...)``) or a group's own fields (``format="webp"``)."""
+    top = {f.name for f in fields(Options)}
+    updates: dict[str, Any] = {k: v for k, v in changes.items() if k in top}
+    rest = {k: v for k, v in changes.items() if k not in top}
+    for group, cls in _GROUPS.items():
+        names = {f.name for f in fields(cls)}
+        mine = {k: rest.pop(k) for k in list(rest) if k in names}
+        if mine:
+            updates[group] = replace(updates.get(group, getattr(base, group)), **mine)
+    if rest:
+        raise InvalidOptions(f"unknown option(s): {', '.join(sorted(rest))}")
+    return replace(base, **updates)
+
+
 @dataclass(frozen=True)
 class Result:
     image: DecodedImage
-    alpha: U8  # H×W, full resolution, straight alpha
+    #: H×W matte at full resolution (straight alpha)
+    alpha: U8
     model: str
     runtime: str
     options: Options = field(default_factory=Options)
     timings: Timings = field(default_factory=Timings)
 
+    @classmethod
+    def from_mask(
+        cls, image: DecodedImage, mask: U8, options: Options, *, model: str = "", runtime: str = ""
+    ) -> Result:
+        """A result from a stored original and model matte: effects without the model."""
+        if mask.shape != image.rgb.shape[:2]:
+            raise InvalidOptions(
+                f"the mask is {mask.shape[1]}×{mask.shape[0]} but the image is "
+                f"{image.size[0]}×{image.size[1]}"
+            )
+        return cls(image, mask, model, runtime, options)
+
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
+
+    def with_options(self, options: Options | None = None, **changes: Any) -> Result:
+        """The same image and model matte under other options; the model does not run."""
+        new = merge_options(options or self.options, **changes)
+        if new.model != self.options.model:
+            raise InvalidOptions("changing the model needs a new remove() call")
+        return replace(self, options=new)
 
     def mask(self, *, binary: bool = False, threshold: float = 0.5) -> U8:
         return matte.binary(self.alpha, threshold) if binary else self.alpha
 
     def rgba(self) -> U8:
-        """The cut-out with straight alpha. Fully transparent pixels carry no colour, so the
-        discarded background cannot be recovered from the file (and PNGs get smaller)."""
-        out = np.empty((*self.alpha.shape, 4), dtype=np.uint8)
+        """The plain cut-out (no layout or background) with straight alpha. Fully
+        transparent pixels carry no colour, so the discarded background cannot be
+        recovered from the file (and PNGs get smaller)."""
+        alpha = self.alpha
+        out = np.empty((*alpha.shape, 4), dtype=np.uint8)
         out[..., :3] = self.image.rgb
-        out[..., 3] = self.alpha
-        out[self.alpha == 0, :3] = 0
+        out[..., 3] = alpha
+        out[alpha == 0, :3] = 0
         return out
 
-    def pixels(self, output: OutputSpec | None = None) -> U8:
-        spec = output or self.options.output
-        if spec.mode == "mask":
-            return self.mask(binary=spec.mask == "binary", threshold=spec.threshold)
-        return self.rgba()
+    def composite(self) -> Composite:
+        return compose(self.image.rgb, self.alpha, self.options)
 
     def encode(
         self,
@@ -73,33 +126,36 @@ class Result:
         progress: ProgressFn | None = None,
         **changes: Any,
     ) -> bytes:
-        """Encode with the options given to ``remove`` unless ``output`` or keyword
-        overrides (``format="webp"``, ``mode="mask"`` ...) say otherwise."""
-        spec = output or self.options.output
+        """Encode with this result's options, unless ``output`` or keyword overrides
+        (``format="webp"``, ``mode="mask"``, ``kind="color"`` ...) say otherwise."""
+        target = self.with_options(replace(self.options, output=output)) if output else self
         if changes:
-            try:
-                spec = replace(spec, **changes)
-            except TypeError as exc:
-                raise InvalidOptions(f"unknown output option: {exc}") from exc
+            target = target.with_options(**changes)
         if progress:
             progress("encode", 0.0)
-        data = io.encode(
-            self.pixels(spec),
-            spec.format,
-            quality=spec.quality,
-            lossless=spec.lossless,
-            background=spec.background,
-            icc_profile=self.image.icc_profile if spec.mode == "cutout" else None,
-        )
+        data = target._render()
         if progress:
             progress("encode", 1.0)
         return data
+
+    def _render(self) -> bytes:
+        spec = self.options.output
+        composite = self.composite()
+        original = None
+        if spec.clip_path:
+            placement = compose_layout.plan(
+                self.alpha, self.options.layout, self.options.max_pixels
+            )
+            if not placement.moved:
+                original = compose_layout.window(self.image.rgb, placement)
+        # The PSD layer keeps the untouched photo: its layer mask does the cutting.
+        layer = (self.image.rgb, self.alpha) if spec.format == "psd" else None
+        return render(composite, spec, self.image, original=original, layer=layer)
 
     def save(self, path: str | Path, output: OutputSpec | None = None, **changes: Any) -> Path:
         """Write the result; the format follows the file suffix unless given."""
         dest = Path(path)
         if output is None and "format" not in changes and (fmt := format_for_path(dest)):
             changes["format"] = fmt
-        data = self.encode(output, **changes)
-        dest.write_bytes(data)
+        dest.write_bytes(self.encode(output, **changes))
         return dest

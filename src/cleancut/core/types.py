@@ -67,22 +67,10 @@ class OutputSpec:
     quality: int = 90
     #: WebP only: lossless (the default) or lossy with alpha.
     lossless: bool = True
-    #: JPEG has no alpha, so cut-outs are flattened onto this colour.
-    background: RGB = (255, 255, 255)
+    #: JPEG has no alpha, so transparent results are flattened onto this colour.
+    flatten_color: RGB = (255, 255, 255)
     #: embed the subject's outline as a Photoshop clipping path (JPEG, TIFF, PSD)
     clip_path: bool = False
-
-
-@dataclass(frozen=True)
-class Refine:
-    """Edge quality. Both work on the full-resolution image, never on the model's 1024²."""
-
-    #: 0 raw upsampled model matte; 1–3 progressively stronger image-guided refinement
-    #: (seed 004's ``edgeRefine``).
-    level: int = 0
-    #: 0..1: how strongly the old background's colour is removed from soft edges
-    #: (Adobe v2 ``colorDecontamination``; seed 004's ``decontaminate`` maps true → 1).
-    decontaminate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +125,6 @@ class Options:
     model: str = "isnet-general"
     output: OutputSpec = field(default_factory=OutputSpec)
     max_pixels: int = 50_000_000
-    refine: Refine = field(default_factory=Refine)
     background: Background = field(default_factory=Background)
     shadow: Shadow = field(default_factory=Shadow)
     layout: Layout = field(default_factory=Layout)
