@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import cpu_model
 from _metrics import METRIC_BY_KEY, METRICS, U8, SetScores, wins
 from _peers import CleancutMatter, Matter, RembgMatter, versions
 
@@ -305,16 +306,6 @@ def scene_rows(sr: SetRun, matters: Sequence[Matter]) -> tuple[list[str], list]:
         n = len(next(iter(vals.values())))
         rows.append([scene, str(n), *(fmt(float(np.mean(vals[m.label])), 4) for m in matters)])
     return headers, rows
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> str:

@@ -8,7 +8,6 @@ fp32-widened graph). The default must stay within 0.005 mean absolute difference
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _machine import cpu_model
 from cleancut.config import Settings
 from cleancut.core import io
 from cleancut.core.predict import Segmenter
@@ -38,16 +38,6 @@ def _photos(count: int) -> list[Path]:
     for name in sets:
         picked += sorted((EVAL / name / "images").iterdir())[: max(1, count // len(sets))]
     return picked[:count]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -81,7 +71,7 @@ def main() -> int:
         probs[label] = outs
         rows.append((label, seg.runtime, load, statistics.median(times)))
     ref = probs[next(iter(CONFIGS))]
-    print(f"# runtimes on {_cpu()}, {len(images)} photos × {args.repeat} runs, 1024² input\n")
+    print(f"# runtimes on {cpu_model()}, {len(images)} photos × {args.repeat} runs, 1024² input\n")
     print(
         "| configuration | runtime | load s | inference median s | MAD vs fp32 | IoU@0.5 vs fp32 |"
     )
