@@ -356,3 +356,23 @@ def test_empty_stdin_is_an_error(
     captured = capsysbinary.readouterr()
     assert captured.out == b""
     assert b"error: -: stdin was empty" in captured.err
+
+
+def test_outputs_get_the_usual_file_mode(tiny_pool: ModelPool, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    src = write_square(tmp_path / "a.png")
+    dest = tmp_path / "out" / "a.png"
+    old = os.umask(0o022)
+    try:
+        failed = Batch(
+            [Job(str(src), str(dest), "png")],
+            Options(model="tiny"),
+            tiny_pool.get("tiny"),
+            quiet=True,
+        ).run()
+    finally:
+        os.umask(old)
+    assert failed == 0
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644

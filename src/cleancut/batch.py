@@ -185,10 +185,19 @@ def _dedupe(jobs: list[Job]) -> list[Job]:
     return out
 
 
-def _write_atomic(dest: Path, data: bytes) -> None:
+def _new_file_mode() -> int:
+    """The mode a plain open() would give a new file: mkstemp's 0600 is too private for
+    images the user wants to share. Read once per batch, from the CLI's single thread."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_atomic(dest: Path, data: bytes, mode: int = 0o644) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, dest)
@@ -205,11 +214,13 @@ class Batch:
     quiet: bool = False
     done: int = field(default=0, init=False)
     failed: int = field(default=0, init=False)
+    _mode: int = field(default=0o644, init=False, repr=False)
 
     def run(self) -> int:
         from tqdm import tqdm
 
         show_bar = not self.quiet and sys.stderr.isatty() and len(self.jobs) > 1
+        self._mode = _new_file_mode()
         start = time.perf_counter()
         with tqdm(
             total=len(self.jobs),
@@ -257,7 +268,7 @@ class Batch:
                 sys.stdout.buffer.write(encoded)
                 sys.stdout.buffer.flush()
             else:
-                _write_atomic(Path(job.dest), encoded)
+                _write_atomic(Path(job.dest), encoded, self._mode)
         except CleancutError as exc:
             return str(exc)
         except OSError as exc:
