@@ -79,7 +79,7 @@ def main() -> None:
     show_default=True,
     help="Background colour JPEG cut-outs are flattened onto (#RRGGBB).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no progress, summary or log.")
 @effect_options
 def remove_cmd(
     inputs: tuple[str, ...],
@@ -121,7 +121,7 @@ def remove_cmd(
             **build_effects(effects),
         )
         jobs = plan_jobs(list(inputs), output, options, explicit_format=fmt is not None)
-        pool = settings.model_pool(log=_log)
+        pool = settings.model_pool(log=None if quiet else _log)
         pool.registry.get(options.model)  # an unknown name fails even when no input is usable
         # Loading may pull weights first: not worth it when planning already failed every input.
         segmenter = pool.get(options.model) if any(j.error is None for j in jobs) else None
