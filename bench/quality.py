@@ -344,7 +344,9 @@ def source_id() -> str:
 
 
 def command_line() -> str:
-    env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("CLEANCUT_")]
+    # The environment that changes what runs: our settings, the import path, thread caps.
+    keep = ("CLEANCUT_", "PYTHONPATH", "OMP_NUM_THREADS")
+    env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(keep)]
     exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
     return shlex.join([*env, exe, *sys.argv])
 
