@@ -24,12 +24,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from _machine import cpu_model
 from _metrics import METRIC_BY_KEY, METRICS, U8, SetScores, wins
 from _peers import CleancutMatter, Matter, RembgMatter, versions
+
+if TYPE_CHECKING:
+    from cleancut.core.runtimes import RuntimeName
 
 DEFAULT_EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 #: Sets whose stems read ``<scene>_<frame>``: frames of one scene are correlated, so their
@@ -146,9 +150,9 @@ def run_set(es: EvalSet, matters: Sequence[Matter], edge_radius: int, progress: 
         # Alternate who goes first so cache warmth and background load favour neither.
         order = list(matters) if i % 2 == 0 else list(reversed(matters))
         alphas = {m.label: _attempt(m, pair, gt, result.runs[m.label]) for m in order}
-        if all(a is not None for a in alphas.values()):
-            for label, alpha in alphas.items():
-                assert alpha is not None
+        done = {label: alpha for label, alpha in alphas.items() if alpha is not None}
+        if len(done) == len(matters):  # score only images that every tool got through
+            for label, alpha in done.items():
                 result.runs[label].scores.add(pair.stem, alpha, gt)
         if (i + 1) % 10 == 0 or i + 1 == len(es.pairs):
             progress(f"{es.name}: {i + 1}/{len(es.pairs)} in {time.perf_counter() - started:.0f}s")
@@ -157,19 +161,19 @@ def run_set(es: EvalSet, matters: Sequence[Matter], edge_radius: int, progress: 
 
 def build_matters(args: argparse.Namespace, workdir: Path) -> list[Matter]:
     """Ours for every (runtime, model), then the peer on each model's own weights file."""
-    from cleancut.config import Settings
+    from cleancut.config import InferenceSettings, Settings
 
-    runtimes: list[str | None] = args.runtime or [None]  # None: the library's default
+    runtimes: list[RuntimeName | None] = args.runtime or [None]  # None: the library's default
 
     # Name only what varies, so that a plain run's table stays narrow.
-    def label(tool: str, model: str, runtime: str | None = None) -> str:
+    def label(tool: str, model: str, runtime: RuntimeName | None = None) -> str:
         parts = [tool, model if len(args.models) > 1 else ""]
         parts.append(f"[{runtime}]" if runtime and len(runtimes) > 1 else "")
         return " ".join(p for p in parts if p)
 
     ours: list[Matter] = []
     for runtime in runtimes:
-        settings = Settings(inference={"runtime": runtime}) if runtime else Settings()
+        settings = Settings(inference=InferenceSettings(runtime=runtime)) if runtime else Settings()
         pool = settings.model_pool()
         ours += [CleancutMatter(pool, m, label("cleancut", m, runtime)) for m in args.models]
     if args.no_peer:
@@ -196,6 +200,8 @@ def warm_up(matters: Iterable[Matter], first: Pair | None) -> None:
 
 
 # ---------------------------------------------------------------- report
+
+Rows = list[list[str]]
 
 
 def comparisons(matters: Sequence[Matter]) -> list[tuple[Matter, Matter]]:
@@ -234,12 +240,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool)
     return "\n".join([head, "  ".join("-" * w for w in widths), *render])
 
 
-def quality_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], list]:
+def quality_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], Rows]:
     pairs = comparisons(matters)
     headers = ["set", "n", "metric", "better", *(m.label for m in matters)]
     for a, b in pairs:
         headers += [f"{a.label}/{b.label}", "verdict", "imgs +/−"]
-    rows = []
+    rows: Rows = []
     for sr in sets:
         summaries = {label: run.scores.summary() for label, run in sr.runs.items()}
         for metric in METRICS:
@@ -275,12 +281,12 @@ def median(xs: Sequence[float]) -> float:
     return statistics.median(xs) if xs else math.nan
 
 
-def latency_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], list]:
+def latency_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], Rows]:
     pairs = comparisons(matters)
     headers = ["set", *(f"{m.label} median s" for m in matters)]
     headers += [f"{a.label}/{b.label}" for a, b in pairs]
     headers.append("cleancut stages (decode/infer/refine)")
-    rows = []
+    rows: Rows = []
     for sr in sets:
         med = {m.label: median(sr.runs[m.label].seconds) for m in matters}
         row = [sr.name, *(fmt(med[m.label], 3) for m in matters)]
@@ -293,15 +299,18 @@ def latency_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[lis
     return headers, rows
 
 
-def scene_rows(sr: SetRun, matters: Sequence[Matter]) -> tuple[list[str], list]:
+def scene_of(stem: str) -> str:
+    return stem.rpartition("_")[0] or stem
+
+
+def scene_rows(sr: SetRun, matters: Sequence[Matter]) -> tuple[list[str], Rows]:
     headers = ["scene", "frames", *(f"{m.label} IoU" for m in matters)]
     by_scene: dict[str, dict[str, list[float]]] = {}
     for m in matters:
         scores = sr.runs[m.label].scores
         for stem, iou in zip(scores.stems, scores.per_image("iou"), strict=True):
-            by_scene.setdefault(stem.rpartition("_")[0] or stem, {}).setdefault(m.label, [])
-            by_scene[stem.rpartition("_")[0] or stem][m.label].append(iou)
-    rows = []
+            by_scene.setdefault(scene_of(stem), {}).setdefault(m.label, []).append(iou)
+    rows: Rows = []
     for scene, vals in sorted(by_scene.items()):
         n = len(next(iter(vals.values())))
         rows.append([scene, str(n), *(fmt(float(np.mean(vals[m.label])), 4) for m in matters)])
@@ -444,11 +453,11 @@ def dump_json(path: Path, sets: Sequence[SetRun], info: RunInfo) -> None:
 # ---------------------------------------------------------------- command line
 
 
-def _runtimes(text: str) -> list[str]:
+def _runtimes(text: str) -> list[RuntimeName]:
     names = [r.strip() for r in text.split(",") if r.strip()]
     if not names or not set(names) <= {"openvino", "onnxruntime"}:
         raise argparse.ArgumentTypeError(f"choose openvino and/or onnxruntime, not {text!r}")
-    return names
+    return cast("list[RuntimeName]", names)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
