@@ -66,3 +66,55 @@ class RuntimeUnavailable(CleancutError):
 
     code = "runtime_unavailable"
     http_status = 503
+
+
+class JobNotFound(CleancutError):
+    code = "job_not_found"
+    http_status = 404
+
+
+class ResultNotFound(CleancutError):
+    """The job exists but has no such result (not finished, expired, or never produced)."""
+
+    code = "result_not_found"
+    http_status = 404
+
+
+class JobConflict(CleancutError):
+    """The request does not fit the job's state (cancel a finished job, effects on a failed one)."""
+
+    code = "job_conflict"
+    http_status = 409
+
+
+class Unauthorized(CleancutError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(CleancutError):
+    code = "forbidden"
+    http_status = 403
+
+
+class UploadTooLarge(CleancutError):
+    code = "upload_too_large"
+    http_status = 413
+
+
+class _RetryLater(CleancutError):
+    """Base of the refusals a client should retry; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class RateLimited(_RetryLater):
+    code = "rate_limited"
+    http_status = 429
+
+
+class QueueFull(_RetryLater):
+    code = "queue_full"
+    http_status = 503
