@@ -118,3 +118,17 @@ class RateLimited(_RetryLater):
 class QueueFull(_RetryLater):
     code = "queue_full"
     http_status = 503
+
+
+class JobTimedOut(CleancutError):
+    """A job ran past the server's per-job time limit."""
+
+    code = "job_timeout"
+    http_status = 504
+
+
+class JobInterrupted(CleancutError):
+    """The server stopped (or crashed) while the job ran, and its retries are used up."""
+
+    code = "interrupted"
+    http_status = 500
