@@ -5,12 +5,14 @@ Built by the CLI or the app when they start, never at import time, and passed do
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cleancut.core.runtimes import Device, Precision, RuntimeConfig, RuntimeName
 from cleancut.core.weights import default_cache_dir
@@ -24,6 +26,92 @@ if TYPE_CHECKING:
 def default_models_file() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(xdg).expanduser() / "cleancut" / "models.json"
+
+
+def default_data_dir() -> Path:
+    """Where the server keeps its job database and blobs: ``$XDG_DATA_HOME/cleancut/server``."""
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg).expanduser() / "cleancut" / "server"
+
+
+def hash_api_key(key: str) -> str:
+    """The sha256 hex digest under which an API key is stored and compared."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _string_list(value: Any) -> Any:
+    """A list from JSON (``["a","b"]``) or a comma-separated string (``a,b``)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class RateLimitSettings(BaseModel):
+    """A token bucket per API key (or per client address when auth is off)."""
+
+    model_config = {"frozen": True}
+
+    per_minute: float = Field(default=600.0, ge=0, description="sustained requests/minute; 0 = off")
+    burst: int = Field(default=60, ge=1, description="requests allowed at once")
+
+
+class ServerSettings(BaseModel):
+    """``cleancut serve``: CLEANCUT_SERVER__* variables, e.g. CLEANCUT_SERVER__PORT=8080."""
+
+    model_config = {"frozen": True}
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    workers: int = Field(default=1, ge=1, le=64)
+    queue_size: int = Field(default=64, ge=1)
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    retention_seconds: float = Field(default=24 * 3600.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    job_timeout: float = Field(default=300.0, gt=0)
+    sync_timeout: float = Field(default=120.0, gt=0)
+    #: plain keys are accepted on input (CLEANCUT_SERVER__API_KEYS=k1,k2), hashed at once into
+    #: api_key_hashes and dropped: this field is always empty after validation.
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), exclude=True, repr=False)
+    api_key_hashes: Annotated[tuple[str, ...], NoDecode] = ()
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    allow_private_networks: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("api_keys"):
+            return data
+        data = dict(data)
+        plain = _string_list(data.pop("api_keys"))
+        if not isinstance(plain, list | tuple) or not all(isinstance(k, str) for k in plain):
+            raise ValueError("api_keys must be a list of strings")
+        hashes = list(_string_list(data.get("api_key_hashes") or []))
+        hashes += [hash_api_key(k) for k in plain if k]
+        data["api_key_hashes"] = tuple(dict.fromkeys(hashes))
+        return data
+
+    @field_validator("api_key_hashes", "cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _string_list(value)
+
+    @field_validator("api_key_hashes")
+    @classmethod
+    def _hex_digests(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(v.strip().lower() for v in value)
+        for v in out:
+            if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+                raise ValueError("api_key_hashes must be sha256 hex digests (64 hex digits)")
+        return out
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_key_hashes)
 
 
 class InferenceSettings(BaseModel):
@@ -45,6 +133,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=50_000_000, ge=1)
     npm: str = "npm"
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     def runtime_config(self) -> RuntimeConfig:
         inf = self.inference
