@@ -1,34 +1,64 @@
-"""JobService: the one object the API layer calls (skeleton; being implemented)."""
+"""JobService: the one object the API layer calls. Synchronous and thread-safe.
+
+It owns the pieces behind their Protocols (job store, blob store, event bus, job queue,
+webhook dispatcher) and is built by a composition function such as
+``jobs.local.build_local_service``; nothing here knows SQLite or the local folder.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import builtins
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from cleancut import net
 from cleancut.core.types import Options
-from cleancut.jobs.model import BlobRef, Job, JobEvent
+from cleancut.errors import (
+    InvalidInput,
+    JobConflict,
+    JobNotFound,
+    JobTimedOut,
+    QueueFull,
+    ResultNotFound,
+)
+from cleancut.jobs import blobs as jobblobs
+from cleancut.jobs import effects, maintenance, runner
+from cleancut.jobs.events import EventBus, EventStream
+from cleancut.jobs.inspect import probe
+from cleancut.jobs.model import ORIGINAL, BlobRef, Job, JobEvent, JobStatus, new_job_id
+from cleancut.jobs.queue import JobQueue
+from cleancut.jobs.runner import RunnerDeps, SegmenterSource
+from cleancut.jobs.stats import Histogram, Recorder
+from cleancut.jobs.store import JobStore
+from cleancut.jobs.webhooks import WebhookDispatcher
 from cleancut.net_webhooks import WebhookSpec
+from cleancut.storage import BlobStore
+
+LogFn = Callable[[str], None]
+#: Builds the queue from the service's job handler and its timeout callback.
+QueueFactory = Callable[[Callable[[Job], None], Callable[[str], None]], JobQueue]
+
+__all__ = [
+    "EventStream",
+    "Histogram",
+    "JobService",
+    "QueueFactory",
+    "ServiceConfig",
+    "ServiceStats",
+    "Submission",
+]
 
 
 @dataclass(frozen=True)
 class Submission:
     options: Options
-    upload: bytes | None = None
+    upload: bytes | None = None  # exactly one of upload / url
     url: str | None = None
     owner: str | None = None
     idempotency_key: str | None = None
     webhook: WebhookSpec | None = None
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """A cumulative histogram in Prometheus' shape: ``counts[i]`` observations <= ``bounds[i]``
-    (the last bound is ``inf``), their ``sum`` and ``count``."""
-
-    bounds: tuple[float, ...]
-    counts: tuple[int, ...]
-    sum: float
-    count: int
 
 
 @dataclass(frozen=True)
@@ -38,52 +68,298 @@ class ServiceStats:
     queue_size: int  # the bound: submit raises QueueFull at this depth
     workers: int
     workers_busy: int
-    latency: Histogram  # created -> finished, seconds, jobs finished since start()
+    latency: Histogram  # created -> finished, seconds, jobs settled since this process started
     processing: Histogram  # started -> finished, seconds
     recent: tuple[float, ...] = field(default=())  # the last latency samples (seconds)
 
 
-class EventStream(AsyncIterator[JobEvent]):
-    async def __anext__(self) -> JobEvent:
-        raise NotImplementedError
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
+@dataclass(frozen=True)
+class ServiceConfig:
+    queue_size: int = 64
+    max_attempts: int = 3
+    retention_seconds: float = 24 * 3600.0
+    job_timeout: float | None = 300.0
+    #: models loaded at start(); ready() is true once they all are
+    warm_models: tuple[str, ...] = ()
+    cleanup_interval: float = 60.0
+    #: blob folders without a job record are deleted once this old
+    orphan_grace: float = 3600.0
+    progress_interval: float = 0.2
 
 
 class JobService:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        blobs: BlobStore,
+        bus: EventBus,
+        segmenters: SegmenterSource,
+        net_policy: net.NetPolicy,
+        queue_factory: QueueFactory,
+        config: ServiceConfig = ServiceConfig(),
+        webhooks: WebhookDispatcher | None = None,
+        log: LogFn = print,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._store, self._blobs, self._bus = store, blobs, bus
+        self._segmenters = segmenters
+        self._policy = net_policy
+        self._webhooks = webhooks
+        self._log = log
+        self._clock = clock
+        self._latency, self._processing = Recorder(), Recorder()
+        self._waiters: dict[str, list[threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._started = self._stopped = False
+        self.deps = RunnerDeps(
+            store=store,
+            blobs=blobs,
+            bus=bus,
+            segmenters=segmenters,
+            net_policy=net_policy,
+            retention=config.retention_seconds,
+            webhooks=webhooks,
+            log=log,
+            progress_interval=config.progress_interval,
+            on_settled=self._settled,
+            clock=clock,
+        )
+        self._queue = queue_factory(lambda job: self._execute(job.id), self._timed_out)
+        self._cleaner = maintenance.Periodic(
+            "cleancut-cleaner", config.cleanup_interval, self.clean, log
+        )
+        self._warmup = threading.Thread(target=self._warm, name="cleancut-warmup", daemon=True)
+
+    # -- submitting ---------------------------------------------------------------------------
+
     def submit(self, sub: Submission) -> Job:
-        raise NotImplementedError
+        if (sub.upload is None) == (sub.url is None):
+            raise InvalidInput("a job needs exactly one input: an upload or a URL")
+        if sub.url is not None:
+            net.validate_url(sub.url, self._policy)
+        if sub.webhook is not None:
+            net.check_url(sub.webhook.url, self._policy.for_webhooks())
+        if sub.idempotency_key is not None:
+            found = self._store.find(sub.owner, sub.idempotency_key)
+            if found is not None:
+                return found
+        if sub.upload is not None:
+            probe(sub.upload, sub.options.max_pixels)
+        self._check_depth()
+        job_id, now = new_job_id(), self._clock()
+        results: dict[str, BlobRef] = {}
+        if sub.upload is not None:
+            results[ORIGINAL] = jobblobs.save_original(self._blobs, job_id, sub.upload)
+        job = Job(
+            id=job_id,
+            status=JobStatus.QUEUED,
+            options=sub.options,
+            source_url=sub.url,
+            owner=sub.owner,
+            idempotency_key=sub.idempotency_key,
+            webhook=sub.webhook,
+            parent_id=None,
+            created_at=now,
+            updated_at=now,
+            started_at=None,
+            finished_at=None,
+            expires_at=now + self.config.retention_seconds,
+            results=results,
+        )
+        try:
+            stored, created = self._store.insert(job, max_queued=self.config.queue_size)
+        except QueueFull:
+            self._blobs.delete_prefix(jobblobs.prefix(job_id))
+            raise self._queue_full(self.config.queue_size) from None
+        except BaseException:
+            self._blobs.delete_prefix(jobblobs.prefix(job_id))
+            raise
+        if not created:  # the same idempotency key won a race
+            self._blobs.delete_prefix(jobblobs.prefix(job_id))
+            return stored
+        self._bus.publish(JobEvent.of(stored))
+        self._queue.notify()
+        return stored
 
-    def get(self, job_id: str, owner: str | None = None) -> Job:
-        raise NotImplementedError
+    def _check_depth(self) -> None:
+        depth = self._store.counts()[JobStatus.QUEUED]
+        if depth >= self.config.queue_size:
+            raise self._queue_full(depth)
 
-    def list(self, owner: str | None = None, limit: int = 50) -> list[Job]:
-        raise NotImplementedError
-
-    def cancel(self, job_id: str, owner: str | None = None) -> Job:
-        raise NotImplementedError
-
-    def apply_effects(self, job_id: str, options: Options, owner: str | None = None) -> Job:
-        raise NotImplementedError
-
-    def open_blob(self, job: Job, name: str) -> tuple[BlobRef, bytes]:
-        raise NotImplementedError
+    def _queue_full(self, depth: int) -> QueueFull:
+        per_job = self._processing.mean(default=2.0)
+        wait = depth * per_job / max(1, self._queue.workers)
+        return QueueFull(
+            f"the job queue is full ({self.config.queue_size} waiting)",
+            retry_after=float(min(60, max(1, round(wait)))),
+            hint="retry after the indicated delay",
+        )
 
     def run_sync(self, sub: Submission, timeout: float) -> Job:
-        raise NotImplementedError
+        """Submit and wait up to ``timeout`` seconds. The job is returned as it is then: the
+        caller checks ``job.terminal`` (an unfinished job keeps running)."""
+        return self.wait(self.submit(sub).id, timeout)
 
-    def subscribe(self, job_id: str) -> EventStream:
-        raise NotImplementedError
+    def wait(self, job_id: str, timeout: float) -> Job:
+        event = threading.Event()
+        with self._lock:
+            self._waiters.setdefault(job_id, []).append(event)
+        end = time.monotonic() + timeout
+        try:
+            while True:
+                job = self.get(job_id)
+                left = end - time.monotonic()
+                if job.terminal or left <= 0:
+                    return job
+                event.wait(min(left, 1.0))  # woken when settled; polls for other paths
+                event.clear()
+        finally:
+            with self._lock:
+                waiters = self._waiters.get(job_id, [])
+                if event in waiters:
+                    waiters.remove(event)
+                if not waiters:
+                    self._waiters.pop(job_id, None)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        job = self._store.get(job_id)
+        if job is None or (owner is not None and job.owner != owner):
+            raise JobNotFound(f"no job {job_id}")
+        return job
+
+    def list(self, owner: str | None = None, limit: int = 50) -> builtins.list[Job]:
+        return self._store.list_jobs(owner=owner, limit=max(1, min(limit, 1000)))
+
+    def open_blob(self, job: Job, name: str) -> tuple[BlobRef, bytes]:
+        ref = job.results.get(name)
+        if ref is None:
+            raise ResultNotFound(f"job {job.id} has no {name!r} result")
+        return ref, self._blobs.get(ref.key)
+
+    def subscribe(self, job_id: str, owner: str | None = None) -> EventStream:
+        self.get(job_id, owner)
+        return EventStream(job_id, self._bus, lambda: self._store.get(job_id))
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, owner: str | None = None) -> Job:
+        job = self.get(job_id, owner)
+        if job.terminal:
+            raise JobConflict(f"job {job_id} already {job.status.value}")
+        now = self._clock()
+        job = self._store.transition(
+            job_id,
+            JobStatus.CANCELED,
+            results={},
+            finished_at=now,
+            expires_at=now + self.config.retention_seconds,
+        )
+        self._blobs.delete_prefix(jobblobs.prefix(job_id))
+        self._bus.publish(JobEvent.of(job))
+        if self._webhooks is not None:
+            self._webhooks.dispatch(job)
+        self._settled(job)
+        return job
+
+    def apply_effects(self, job_id: str, options: Options, owner: str | None = None) -> Job:
+        parent = self.get(job_id, owner)
+        child = effects.render(
+            parent,
+            options,
+            self._blobs,
+            now=self._clock(),
+            retention=self.config.retention_seconds,
+        )
+        try:
+            self._store.insert(child)
+        except BaseException:
+            self._blobs.delete_prefix(jobblobs.prefix(child.id))
+            raise
+        return child
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _execute(self, job_id: str) -> None:
+        runner.execute(job_id, self.deps)
+
+    def _timed_out(self, job_id: str) -> None:
+        limit = self.config.job_timeout
+        message = f"the job ran longer than the limit of {limit:g} seconds"
+        runner.fail(job_id, self.deps, JobTimedOut.code, message, expect=JobStatus.PROCESSING)
+
+    def _settled(self, job: Job) -> None:
+        if job.finished_at is not None:
+            self._latency.observe(job.finished_at - job.created_at)
+            if job.started_at is not None and job.status is not JobStatus.CANCELED:
+                self._processing.observe(job.finished_at - job.started_at)
+        with self._lock:
+            waiters = builtins.list(self._waiters.get(job.id, ()))
+        for event in waiters:
+            event.set()
+
+    def clean(self) -> None:
+        """One pass of retention cleanup (the cleaner thread calls this periodically)."""
+        now = self._clock()
+        maintenance.clean_expired(self._store, self._blobs, now)
+        maintenance.sweep_orphans(self._store, self._blobs, now, self.config.orphan_grace)
 
     def stats(self) -> ServiceStats:
-        raise NotImplementedError
+        counts = self._store.counts()
+        return ServiceStats(
+            counts={s.value: n for s, n in counts.items()},
+            queue_depth=counts[JobStatus.QUEUED],
+            queue_size=self.config.queue_size,
+            workers=self._queue.workers,
+            workers_busy=self._queue.busy,
+            latency=self._latency.histogram(),
+            processing=self._processing.histogram(),
+            recent=self._latency.recent(),
+        )
 
     def ready(self) -> bool:
-        raise NotImplementedError
+        loaded = set(self._segmenters.loaded())
+        return self._started and not self._stopped and set(self.config.warm_models) <= loaded
 
     def start(self) -> None:
-        raise NotImplementedError
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        report = maintenance.recover(self.deps, self.config.max_attempts)
+        if report.requeued or report.failed or report.queued:
+            self._log(
+                f"recovered jobs: {report.requeued} re-queued, {report.failed} failed "
+                f"(interrupted), {report.queued} waiting"
+            )
+        if self._webhooks is not None:
+            self._webhooks.start()
+            self._webhooks.redeliver_pending()
+        self._warmup.start()
+        self._queue.start()
+        self._cleaner.start()
+
+    def _warm(self) -> None:
+        for name in self.config.warm_models:
+            try:
+                self._segmenters.get(name)
+            except Exception as exc:
+                self._log(f"loading model {name!r} failed: {exc}")
 
     def stop(self, timeout: float = 10) -> None:
-        raise NotImplementedError
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        end = time.monotonic() + timeout
+        self._queue.stop(timeout)
+        self._cleaner.stop(max(0.0, end - time.monotonic()))
+        if self._webhooks is not None:
+            self._webhooks.stop(max(0.0, end - time.monotonic()))
+        if self._warmup.is_alive():
+            self._warmup.join(max(0.0, end - time.monotonic()))
+        self._store.close()
+        self._blobs.close()
