@@ -2,12 +2,17 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck unit bench-quality clean
+.PHONY: setup run demo test lint typecheck unit bench-quality bench-server clean
 
 setup:
 	@./scripts/setup.sh
 
+# The server on the embedded default (SQLite + a local folder + in-process workers), on
+# http://127.0.0.1:8000 (API docs at /docs). CLEANCUT_SERVER__* variables configure it.
 run: setup
+	$(BIN)/cleancut serve
+
+demo: setup
 	@mkdir -p out
 	$(BIN)/cleancut remove examples/astronaut.jpg -o out/astronaut.png
 	@echo "==> wrote out/astronaut.png"
@@ -27,6 +32,9 @@ test: setup lint typecheck unit
 bench-quality:
 	@CLEANCUT_EXTRAS=dev,bench ./scripts/setup.sh
 	$(BIN)/python bench/quality.py
+
+bench-server: setup
+	$(BIN)/python bench/server_load.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -285,6 +285,54 @@ def models_rm(name: str) -> None:
     click.echo(f"removed {name}")
 
 
+@main.command("serve")
+@click.option("--host", help="Address to listen on (default 127.0.0.1; others need API keys).")
+@click.option("--port", type=click.IntRange(0, 65535), help="TCP port (default 8000; 0 = any).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Concurrent jobs (default 1).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Job database and results (default $XDG_DATA_HOME/cleancut/server).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve_cmd(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    data_dir: Path | None,
+    log_level: str,
+) -> None:
+    """Run the HTTP server (jobs, SSE progress, webhooks) until Ctrl-C.
+
+    Every CLEANCUT_SERVER__* setting applies (see the README); these flags override them.
+    Without an API key the server only listens on 127.0.0.1.
+    """
+    from cleancut.api import serve
+
+    settings = _settings()
+    changes = {
+        k: v
+        for k, v in (("host", host), ("port", port), ("workers", workers), ("data_dir", data_dir))
+        if v is not None
+    }
+    if changes:
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update=changes)}
+        )
+    try:
+        serve.run(settings, announce=_log, log_level=log_level)
+    except CleancutError as exc:
+        _fail(exc)
+    except OSError as exc:
+        click.echo(f"error: cannot listen: {exc}", err=True)
+        sys.exit(1)
+
+
 def _human_size(size: int | None) -> str:
     if size is None:
         return "?"
