@@ -3,6 +3,7 @@ in-process worker pool and an in-memory event bus. Needs nothing else installed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +60,12 @@ def build_local_service(
     pool: SegmenterSource,
     net_policy: net.NetPolicy,
     log: LogFn = print,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> JobService:
     """Open (or create) the data directory and wire the embedded service; call ``start()``."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteJobStore(config.data_dir / "jobs.sqlite3")
+    store = SQLiteJobStore(config.data_dir / "jobs.sqlite3", clock=clock)
     try:
         blobs = open_store(config.blob_url or (config.data_dir / "blobs"))
     except BaseException:
@@ -80,6 +83,7 @@ def build_local_service(
             job_timeout=config.job_timeout,
             on_timeout=on_timeout,
             log=log,
+            clock=clock,
         )
 
     return JobService(
@@ -92,4 +96,5 @@ def build_local_service(
         config=config.service_config(),
         webhooks=webhooks,
         log=log,
+        clock=clock,
     )

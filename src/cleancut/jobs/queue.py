@@ -48,6 +48,7 @@ class LocalWorkerPool:
         on_timeout: Callable[[str], None] | None = None,
         poll_interval: float = 2.0,
         log: LogFn | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if workers < 1:
             raise ValueError("the pool needs at least one worker")
@@ -58,6 +59,7 @@ class LocalWorkerPool:
         self._on_timeout = on_timeout
         self._poll = poll_interval
         self._log = log or (lambda _msg: None)
+        self._clock = clock
         self._cond = threading.Condition()
         self._signals = 0
         self._stopping = False
@@ -121,7 +123,7 @@ class LocalWorkerPool:
 
     def _claim(self) -> Job | None:
         try:
-            return self._store.claim_next(time.time())
+            return self._store.claim_next(self._clock())
         except Exception as exc:  # a locked or broken database must not kill the worker
             self._log(f"claiming a job failed: {exc!r}")
             return None
