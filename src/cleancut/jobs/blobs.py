@@ -23,6 +23,9 @@ INPUT_TYPES: dict[str, tuple[str, str]] = {
     "gif": ("image/gif", "gif"),
     "heif": ("image/heif", "heic"),
     "avif": ("image/avif", "avif"),
+    "psd": ("image/vnd.adobe.photoshop", "psd"),
+    "exr": ("image/x-exr", "exr"),
+    "hdr": ("image/vnd.radiance", "hdr"),
 }
 _OUTPUT_EXT: dict[str, str] = {"jpeg": "jpg"}
 

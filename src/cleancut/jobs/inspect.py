@@ -34,8 +34,10 @@ def probe(data: bytes, max_pixels: int) -> str:
     if fmt is None or fmt not in INPUT_FORMATS:
         supported = ", ".join(sorted(INPUT_FORMATS))
         raise UnsupportedFormat(f"the upload is not an image we can read (supported: {supported})")
-    name = _PIL_NAMES[fmt]
-    if name not in Image.OPEN:  # HEIF/AVIF plugins register on first decode: checked then
+    name = _PIL_NAMES.get(fmt)
+    if name is None or name not in Image.OPEN:
+        # Formats with their own decoders (or plugins registered on first use): the worker's
+        # decode checks the same limit from the header, before allocating pixels.
         return fmt
     size = _header_size(data, fmt, name)
     width, height = size

@@ -10,8 +10,7 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from cleancut import net
 from cleancut.core.types import Options
@@ -30,10 +29,11 @@ from cleancut.jobs.inspect import probe
 from cleancut.jobs.model import ORIGINAL, BlobRef, Job, JobEvent, JobStatus, new_job_id
 from cleancut.jobs.queue import JobQueue
 from cleancut.jobs.runner import RunnerDeps, SegmenterSource
+from cleancut.jobs.service_types import ServiceConfig, ServiceStats, Submission
 from cleancut.jobs.stats import Histogram, Recorder
 from cleancut.jobs.store import JobStore
+from cleancut.jobs.waiters import Waiters
 from cleancut.jobs.webhooks import WebhookDispatcher
-from cleancut.net_webhooks import WebhookSpec
 from cleancut.storage import BlobStore
 
 LogFn = Callable[[str], None]
@@ -51,42 +51,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Submission:
-    options: Options
-    upload: bytes | None = None  # exactly one of upload / url
-    url: str | None = None
-    owner: str | None = None
-    idempotency_key: str | None = None
-    webhook: WebhookSpec | None = None
-
-
-@dataclass(frozen=True)
-class ServiceStats:
-    counts: Mapping[str, int]  # every JobStatus value -> number of job records
-    queue_depth: int  # queued jobs
-    queue_size: int  # the bound: submit raises QueueFull at this depth
-    workers: int
-    workers_busy: int
-    latency: Histogram  # created -> finished, seconds, jobs settled since this process started
-    processing: Histogram  # started -> finished, seconds
-    recent: tuple[float, ...] = field(default=())  # the last latency samples (seconds)
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    queue_size: int = 64
-    max_attempts: int = 3
-    retention_seconds: float = 24 * 3600.0
-    job_timeout: float | None = 300.0
-    #: models loaded at start(); ready() is true once they all are
-    warm_models: tuple[str, ...] = ()
-    cleanup_interval: float = 60.0
-    #: blob folders without a job record are deleted once this old
-    orphan_grace: float = 3600.0
-    progress_interval: float = 0.2
-
-
 class JobService:
     def __init__(
         self,
@@ -97,12 +61,12 @@ class JobService:
         segmenters: SegmenterSource,
         net_policy: net.NetPolicy,
         queue_factory: QueueFactory,
-        config: ServiceConfig = ServiceConfig(),
+        config: ServiceConfig | None = None,
         webhooks: WebhookDispatcher | None = None,
         log: LogFn = print,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config
+        self.config = config = config or ServiceConfig()
         self._store, self._blobs, self._bus = store, blobs, bus
         self._segmenters = segmenters
         self._policy = net_policy
@@ -110,7 +74,7 @@ class JobService:
         self._log = log
         self._clock = clock
         self._latency, self._processing = Recorder(), Recorder()
-        self._waiters: dict[str, list[threading.Event]] = {}
+        self._waiters = Waiters()
         self._lock = threading.Lock()
         self._started = self._stopped = False
         self.deps = RunnerDeps(
@@ -203,25 +167,8 @@ class JobService:
         return self.wait(self.submit(sub).id, timeout)
 
     def wait(self, job_id: str, timeout: float) -> Job:
-        event = threading.Event()
-        with self._lock:
-            self._waiters.setdefault(job_id, []).append(event)
-        end = time.monotonic() + timeout
-        try:
-            while True:
-                job = self.get(job_id)
-                left = end - time.monotonic()
-                if job.terminal or left <= 0:
-                    return job
-                event.wait(min(left, 1.0))  # woken when settled; polls for other paths
-                event.clear()
-        finally:
-            with self._lock:
-                waiters = self._waiters.get(job_id, [])
-                if event in waiters:
-                    waiters.remove(event)
-                if not waiters:
-                    self._waiters.pop(job_id, None)
+        """The job once it is terminal, or as it is after ``timeout`` seconds."""
+        return self._waiters.wait(job_id, timeout, lambda: self.get(job_id))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -296,10 +243,7 @@ class JobService:
             self._latency.observe(job.finished_at - job.created_at)
             if job.started_at is not None and job.status is not JobStatus.CANCELED:
                 self._processing.observe(job.finished_at - job.started_at)
-        with self._lock:
-            waiters = builtins.list(self._waiters.get(job.id, ()))
-        for event in waiters:
-            event.set()
+        self._waiters.wake(job.id)
 
     def clean(self) -> None:
         """One pass of retention cleanup (the cleaner thread calls this periodically)."""
