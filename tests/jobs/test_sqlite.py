@@ -219,3 +219,22 @@ def test_schema_is_versioned(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(InvalidOptions, match="schema"):
         SQLiteJobStore(path)
+
+
+def test_reads_use_per_thread_connections_that_die_with_their_threads(
+    store: SQLiteJobStore,
+) -> None:
+    store.insert(job(1))
+
+    def read() -> None:
+        assert store.get("job1") is not None
+
+    for _ in range(5):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    read()
+    assert len(store._readers) <= 2  # this thread's, and at most the last dead one's
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        read()

@@ -1,7 +1,9 @@
 """The embedded job store: one SQLite file in WAL mode, which is also the durable queue.
 
-One connection guarded by a lock (SQLite serialises writers anyway; statements take
-microseconds). Multi-statement changes run in ``BEGIN IMMEDIATE`` transactions; claiming the
+Writes go through one connection guarded by a lock (SQLite serialises writers anyway);
+reads use one connection per thread, which WAL lets run beside a writer, so a status poll never
+waits for another request's commit. Multi-statement changes run in ``BEGIN IMMEDIATE``
+transactions (``synchronous=FULL``: a committed job survives a crash); claiming the
 next job is a single ``UPDATE ... RETURNING``, so a job is never claimed twice, even by another
 process sharing the file. The schema is versioned with ``PRAGMA user_version``.
 """
@@ -67,8 +69,10 @@ class SQLiteJobStore:
         self.path = path
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self._local = threading.local()
+        self._readers: dict[threading.Thread, sqlite3.Connection] = {}
+        self._closed = False
+        self._db = self._connect()
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -77,6 +81,27 @@ class SQLiteJobStore:
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (autocommit: every SELECT sees the latest commit)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("the job store is closed")
+                # Thread pools retire idle threads: close what the dead ones left behind.
+                for thread in [t for t in self._readers if not t.is_alive()]:
+                    self._readers.pop(thread).close()
+                db = self._connect()
+                db.execute("PRAGMA query_only=ON")
+                self._readers[threading.current_thread()] = db
+            self._local.db = db
+        return db
 
     def _migrate(self) -> None:
         with self._tx() as db:
@@ -102,13 +127,11 @@ class SQLiteJobStore:
             self._db.execute("COMMIT")
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Job | None:
-        with self._lock:
-            row = self._db.execute(sql, params).fetchone()
+        row = self._reader().execute(sql, params).fetchone()
         return None if row is None else job_from_row(row)
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Job]:
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
+        rows = self._reader().execute(sql, params).fetchall()
         return [job_from_row(r) for r in rows]
 
     def insert(self, job: Job, *, max_queued: int | None = None) -> tuple[Job, bool]:
@@ -159,8 +182,8 @@ class SQLiteJobStore:
         return self._all(sql, [*params, max(0, int(limit))])
 
     def counts(self) -> dict[JobStatus, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+        sql = "SELECT status, count(*) FROM jobs GROUP BY status"
+        rows = self._reader().execute(sql).fetchall()
         out = dict.fromkeys(JobStatus, 0)
         out.update({JobStatus(s): n for s, n in rows})
         return out
@@ -235,11 +258,8 @@ class SQLiteJobStore:
         )
 
     def exists(self, job_id: str) -> bool:
-        with self._lock:
-            return (
-                self._db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                is not None
-            )
+        row = self._reader().execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is not None
 
     def delete(self, job_id: str) -> bool:
         with self._lock:
@@ -247,7 +267,10 @@ class SQLiteJobStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            for db in (*self._readers.values(), self._db):
+                db.close()
+            self._readers.clear()
 
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJobStore", "to_sql"]
