@@ -726,3 +726,80 @@ def test_real_default_model_on_a_real_photo(
     if score < 0.85:  # leave the evidence behind for a look
         img.save(tmp_path / "actual.png")
     assert score >= 0.85, f"IoU {score:.3f} < 0.85; see {tmp_path}"
+
+
+# ---------------------------------------------------------------- serve
+
+
+def _serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``cleancut serve`` and return it with the URL it announced (stderr is a file)."""
+    import re
+    import time
+
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cleancut.cli", "serve", "--port", "0", *args],
+            stdout=log,
+            stderr=log,
+            text=True,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if m := re.search(r"serving on (http://\S+)", (tmp_path / "serve.log").read_text()):
+            return proc, m.group(1)
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError((tmp_path / "serve.log").read_text())
+
+
+def test_serve_without_keys_listens_on_loopback_only(tmp_path: Path) -> None:
+    import httpx
+
+    proc, url = _serve(tmp_path, "--host", "0.0.0.0", "--data-dir", str(tmp_path / "data"))
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    log = (tmp_path / "serve.log").read_text()
+    assert "no API key is configured" in log
+    assert "0.0.0.0" in log
+    assert (tmp_path / "data" / "jobs.sqlite3").is_file()
+    assert "Traceback" not in log
+
+
+def test_serve_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = run_module("serve", "--port", port, "--data-dir", tmp_path / "data")
+    assert proc.returncode == 1
+    assert b"cannot listen" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+def test_serve_help_lists_its_options() -> None:
+    out = ok("serve", "--help").output
+    for flag in ("--host", "--port", "--workers", "--data-dir", "--log-level"):
+        assert flag in out
+
+
+def test_safe_host_rules() -> None:
+    from cleancut.api.serve import is_loopback, safe_host
+    from cleancut.config import ServerSettings
+
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.2", "example.com"):
+        assert not is_loopback(host), host
+    open_host = Settings(server=ServerSettings(host="0.0.0.0"))
+    assert safe_host(open_host)[0] == "127.0.0.1"
+    assert "API key" in (safe_host(open_host)[1] or "")
+    keyed = Settings(server=ServerSettings(host="0.0.0.0", api_keys=("k",)))
+    assert safe_host(keyed) == ("0.0.0.0", None)
+    assert safe_host(Settings(server=ServerSettings(host="::1"))) == ("::1", None)

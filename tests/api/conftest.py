@@ -87,7 +87,9 @@ def wait_done(
     """Poll until the job is terminal (a generous bound, not a timing assertion)."""
     deadline = time.monotonic() + limit
     while True:
-        body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", headers=headers or {}).json()
+        r = client.get(f"/v1/jobs/{job_id}", headers=headers or {})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
         if body["status"] in TERMINAL or time.monotonic() > deadline:
             return body
         time.sleep(0.02)
