@@ -114,8 +114,11 @@ def test_refine_maps_onto_core_when_core_has_it() -> None:
     refine_cls = getattr(core, "Refine", None)
     if refine_cls is None:
         pytest.skip("core has no Refine yet")
-    opts = convert({"refine": {"level": 2, "decontaminate": 0.5}})
-    assert opts.refine == refine_cls(level=2, decontaminate=0.5)
+    opts = convert({"refine": {"level": 3, "decontaminate": 0.5}})
+    assert opts.refine == refine_cls(level=3, decontaminate=0.5)
+    assert convert({"refine": {"decontaminate": 0.25}}).refine == refine_cls(decontaminate=0.25)
+    assert convert({"refine": {"level": 0}}).refine == refine_cls(level=0)
+    assert convert({}).refine == refine_cls()
 
 
 @pytest.mark.parametrize(

@@ -83,11 +83,11 @@ class ShadowOptions(BaseModel):
 
 
 class RefineOptions(BaseModel):
-    """Edge refinement: ``level`` 0 (off) .. 3 (finest); ``decontaminate`` removes background
-    colour bleeding into soft edges (0..1)."""
+    """Edge refinement: ``level`` 0 (off) .. 3 (finest), the server's default when left out;
+    ``decontaminate`` (0..1) removes the old background's tint from soft edges."""
 
     model_config = _STRICT
-    level: int = Field(default=0, ge=0, le=3)
+    level: int | None = Field(default=None, ge=0, le=3)
     decontaminate: float = Field(default=0.0, ge=0, le=1)
 
 
@@ -186,11 +186,16 @@ def _b64(text: str | None) -> bytes | None:
 
 def _refine(r: RefineOptions | None) -> dict[str, Any]:
     refine_cls = getattr(core, "Refine", None)
-    if r is None or refine_cls is None:
-        if r is not None and (r.level or r.decontaminate):
+    if r is None:
+        return {}
+    if refine_cls is None:
+        if r.level or r.decontaminate:
             raise InvalidOptions("edge refinement is not available in this build")
         return {}
-    return {"refine": refine_cls(level=r.level, decontaminate=r.decontaminate)}
+    fields: dict[str, Any] = {"decontaminate": r.decontaminate}
+    if r.level is not None:
+        fields["level"] = r.level
+    return {"refine": refine_cls(**fields)}
 
 
 def to_core(
