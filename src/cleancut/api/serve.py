@@ -41,6 +41,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError:
         sock.close()
         raise
+    # Listen at once: clients that connect before uvicorn has started wait in the backlog
+    # instead of being refused (the URL is announced before the app's startup runs).
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
