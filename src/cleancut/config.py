@@ -58,6 +58,19 @@ class RateLimitSettings(BaseModel):
     burst: int = Field(default=60, ge=1, description="requests allowed at once")
 
 
+class CompatSettings(BaseModel):
+    """Vendor-compatible routers, each on by default: CLEANCUT_SERVER__COMPAT__REMOVEBG=false."""
+
+    model_config = {"frozen": True}
+
+    adobe_v1: bool = True
+    adobe_v2: bool = True
+    image_store: bool = True
+    artworks: bool = True
+    tools: bool = True
+    removebg: bool = True
+
+
 class ServerSettings(BaseModel):
     """``cleancut serve``: CLEANCUT_SERVER__* variables, e.g. CLEANCUT_SERVER__PORT=8080."""
 
@@ -80,6 +93,7 @@ class ServerSettings(BaseModel):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     allow_private_networks: bool = False
+    compat: CompatSettings = Field(default_factory=CompatSettings)
 
     @model_validator(mode="before")
     @classmethod

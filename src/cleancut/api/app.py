@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from cleancut import __version__
-from cleancut.api import errors, native, system
+from cleancut.api import compat, errors, native, system
 from cleancut.api.auth import Authenticator, KeyRing, RateLimiter, RateLimitHeaders
 from cleancut.api.context import ApiContext
 from cleancut.api.metrics import HttpMetrics, Metrics
@@ -113,8 +113,11 @@ def create_app(
     )
     app.state.cleancut = ctx
     app.state.authenticator = auth
-    errors.install(app)
+    extra = compat.vendors(ctx, policy)
+    errors.install(app, [(prefix, v.render_error) for v in extra for prefix in v.prefixes])
     app.include_router(native.build_router(ctx, policy), tags=["jobs"])
+    for vendor in extra:
+        app.include_router(vendor.router, tags=[vendor.tag])
     app.include_router(system.build_router(ctx, metrics))
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(HttpMetrics, metrics=metrics)

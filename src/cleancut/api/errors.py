@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -80,7 +82,34 @@ def retry_after_header(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
-def from_cleancut(exc: CleancutError) -> JSONResponse:
+@dataclass(frozen=True)
+class ErrorInfo:
+    """One failure, before it is put into an envelope (ours, or a vendor's)."""
+
+    status: int
+    code: str
+    message: str
+    hint: str | None = None
+    field: str | None = None
+    headers: Mapping[str, str] = dc_field(default_factory=dict)
+
+
+#: Renders an ErrorInfo in one envelope; vendor routers bring their own.
+Renderer = Callable[[ErrorInfo], Response]
+
+
+def native_envelope(info: ErrorInfo) -> Response:
+    return error_response(
+        info.status,
+        info.code,
+        info.message,
+        hint=info.hint,
+        field=info.field,
+        headers=info.headers,
+    )
+
+
+def info_from_cleancut(exc: CleancutError) -> ErrorInfo:
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float):
@@ -88,7 +117,13 @@ def from_cleancut(exc: CleancutError) -> JSONResponse:
     status = exc.http_status if 400 <= exc.http_status <= 599 else 500
     if status >= 500 and status != 503:
         log.error("request failed: %s: %s", exc.code, exc.message)
-    return error_response(status, exc.code, exc.message, hint=exc.hint, headers=headers)
+    return ErrorInfo(status, exc.code, exc.message, exc.hint, None, headers)
+
+
+def from_cleancut(exc: CleancutError) -> JSONResponse:
+    response = native_envelope(info_from_cleancut(exc))
+    assert isinstance(response, JSONResponse)
+    return response
 
 
 def _field(loc: Sequence[Any], prefix: Iterable[str] = ()) -> str:
@@ -98,61 +133,80 @@ def _field(loc: Sequence[Any], prefix: Iterable[str] = ()) -> str:
     return ".".join(parts)
 
 
-def validation_response(
-    errors: Sequence[Mapping[str, Any]], prefix: Iterable[str] = ()
-) -> JSONResponse:
+def validation_info(errors: Sequence[Mapping[str, Any]], prefix: Iterable[str] = ()) -> ErrorInfo:
     """422 naming the first offending field (``options.background.color``)."""
     prefix = tuple(prefix)
     if not errors:
-        return error_response(422, "validation_error", "The request did not validate.")
+        return ErrorInfo(422, "validation_error", "The request did not validate.")
     first = errors[0]
     field = _field(first.get("loc", ()), prefix)
     message = str(first.get("msg", "invalid value"))
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     text = f"{field}: {message}{more}" if field else message + more
-    return error_response(422, "validation_error", text, field=field or None)
+    return ErrorInfo(422, "validation_error", text, field=field or None)
+
+
+def validation_response(
+    errors: Sequence[Mapping[str, Any]], prefix: Iterable[str] = ()
+) -> JSONResponse:
+    response = native_envelope(validation_info(errors, prefix))
+    assert isinstance(response, JSONResponse)
+    return response
 
 
 def from_pydantic(exc: ValidationError, prefix: Iterable[str] = ()) -> JSONResponse:
     return validation_response(exc.errors(include_url=False), prefix)
 
 
-async def _cleancut_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CleancutError)
-    return from_cleancut(exc)
-
-
-async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return validation_response(list(exc.errors()))
-
-
-async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_info(exc: StarletteHTTPException) -> ErrorInfo:
     code, default = _REASONS.get(exc.status_code, ("http_error", "The request failed."))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else default
     if detail in ("Not Found", "Method Not Allowed"):
         detail = default
-    return error_response(exc.status_code, code, detail, headers=exc.headers)
+    return ErrorInfo(exc.status_code, code, detail, headers=dict(exc.headers or {}))
 
 
-async def _body_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, BodyInvalid)
-    return validation_response(exc.errors)
-
-
-async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+def _info(request: Request, exc: Exception) -> ErrorInfo:
+    match exc:
+        case CleancutError():
+            return info_from_cleancut(exc)
+        case RequestValidationError():
+            return validation_info(list(exc.errors()))
+        case BodyInvalid():
+            return validation_info(exc.errors)
+        case StarletteHTTPException():
+            return _http_info(exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     code, message = _REASONS[500]
-    return error_response(500, code, message)
+    return ErrorInfo(500, code, message)
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(CleancutError, _cleancut_handler)
-    app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(BodyInvalid, _body_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(Exception, _unexpected_handler)
+def render(request: Request, info: ErrorInfo) -> Response:
+    """Put ``info`` into the envelope of whichever API owns the request's path."""
+    envelopes: Sequence[tuple[str, Renderer]] = getattr(request.app.state, "envelopes", ())
+    path = request.url.path
+    for prefix, renderer in envelopes:
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return renderer(info)
+    return native_envelope(info)
+
+
+async def _handler(request: Request, exc: Exception) -> Response:
+    return render(request, _info(request, exc))
+
+
+def install(app: FastAPI, envelopes: Sequence[tuple[str, Renderer]] = ()) -> None:
+    """One handler for every failure; ``envelopes`` maps path prefixes (longest first wins)
+    to vendor renderers, everything else gets ours."""
+    app.state.envelopes = tuple(sorted(envelopes, key=lambda e: len(e[0]), reverse=True))
+    for kind in (
+        CleancutError,
+        RequestValidationError,
+        BodyInvalid,
+        StarletteHTTPException,
+        Exception,
+    ):
+        app.add_exception_handler(kind, _handler)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
