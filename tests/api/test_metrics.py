@@ -35,6 +35,9 @@ def test_metrics_after_some_jobs(client: TestClient) -> None:
     assert m["cleancut_job_processing_seconds_count"][0][1] == 2
     inf = [v for labels, v in m["cleancut_job_latency_seconds_bucket"] if labels["le"] == "+Inf"]
     assert inf == [2]
+    stage_counts = {labels["stage"]: v for labels, v in m["cleancut_job_stage_seconds_count"]}
+    assert stage_counts == {"decode": 2, "inference": 2, "refine": 2, "encode": 2}
+    assert all(v > 0 for _, v in m["cleancut_job_stage_seconds_sum"])
     http = {
         (labels["method"], labels["route"], labels["status"]): v
         for labels, v in m["cleancut_http_requests_total"]

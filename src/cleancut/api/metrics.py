@@ -49,16 +49,26 @@ class _ServiceCollector(Collector):
         yield _histogram(
             "cleancut_job_processing_seconds", "Start to finished, per job", stats.processing
         )
+        stages = HistogramMetricFamily(
+            "cleancut_job_stage_seconds", "Pipeline stage time, per succeeded job", labels=["stage"]
+        )
+        for stage, h in sorted(stats.stages.items()):
+            stages.add_metric([stage], _buckets(h), sum_value=h.sum)
+        yield stages
 
 
 def _histogram(name: str, doc: str, h: StatsHistogram) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, buckets=_buckets(h), sum_value=h.sum)
+
+
+def _buckets(h: StatsHistogram) -> list[tuple[str, float]]:
     buckets = [
         ("+Inf" if bound == float("inf") else f"{bound:g}", float(count))
         for bound, count in zip(h.bounds, h.counts, strict=True)
     ]
     if not buckets or buckets[-1][0] != "+Inf":
         buckets.append(("+Inf", float(h.count)))
-    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=h.sum)
+    return buckets
 
 
 class Metrics:

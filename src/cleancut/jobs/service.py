@@ -30,7 +30,7 @@ from cleancut.jobs.model import ORIGINAL, BlobRef, Job, JobEvent, JobStatus, new
 from cleancut.jobs.queue import JobQueue
 from cleancut.jobs.runner import RunnerDeps, SegmenterSource
 from cleancut.jobs.service_types import ServiceConfig, ServiceStats, Submission
-from cleancut.jobs.stats import Histogram, Recorder
+from cleancut.jobs.stats import STAGES, Histogram, Recorder
 from cleancut.jobs.store import JobStore
 from cleancut.jobs.waiters import Waiters
 from cleancut.jobs.webhooks import WebhookDispatcher
@@ -74,6 +74,7 @@ class JobService:
         self._log = log
         self._clock = clock
         self._latency, self._processing = Recorder(), Recorder()
+        self._stages = {stage: Recorder() for stage in STAGES}
         self._waiters = Waiters()
         self._lock = threading.Lock()
         self._started = self._stopped = False
@@ -243,6 +244,10 @@ class JobService:
             self._latency.observe(job.finished_at - job.created_at)
             if job.started_at is not None and job.status is not JobStatus.CANCELED:
                 self._processing.observe(job.finished_at - job.started_at)
+            if job.status is JobStatus.SUCCEEDED:
+                for stage, recorder in self._stages.items():
+                    if stage in job.timings:
+                        recorder.observe(job.timings[stage])
         self._waiters.wake(job.id)
 
     def clean(self) -> None:
@@ -262,6 +267,7 @@ class JobService:
             latency=self._latency.histogram(),
             processing=self._processing.histogram(),
             recent=self._latency.recent(),
+            stages={stage: r.histogram() for stage, r in self._stages.items()},
         )
 
     def ready(self) -> bool:

@@ -31,6 +31,8 @@ class ServiceStats:
     latency: Histogram  # created -> finished, seconds, jobs settled since this process started
     processing: Histogram  # started -> finished, seconds
     recent: tuple[float, ...] = field(default=())  # the last latency samples (seconds)
+    #: per pipeline stage (decode, inference, refine, encode), succeeded jobs only
+    stages: Mapping[str, Histogram] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

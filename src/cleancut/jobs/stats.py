@@ -8,6 +8,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+#: the pipeline stages whose times each succeeded job reports (``Job.timings``)
+STAGES: tuple[str, ...] = ("decode", "inference", "refine", "encode")
 BOUNDS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, math.inf)
 
 
