@@ -122,9 +122,11 @@ def deliver(
     jitter: Callable[[], float] = random.random,
     resolver: Resolver | None = None,
     connector: Connector | None = None,
+    on_attempt: Callable[[DeliveryAttempt], None] | None = None,
 ) -> list[DeliveryAttempt]:
     """POST ``payload`` as JSON to ``spec.url``, retrying connection errors, timeouts, 5xx and 429
-    (honouring ``Retry-After`` up to ``backoff_max``), but not other answers. Returns the log."""
+    (honouring ``Retry-After`` up to ``backoff_max``), but not other answers. Returns the log;
+    ``on_attempt`` sees each attempt as it ends, so a log can be kept while retries wait."""
     hook_policy = policy.for_webhooks()
     check_url(spec.url, hook_policy)  # raises for a URL that can never be delivered to
     try:
@@ -145,6 +147,8 @@ def deliver(
             if retry_after is not None:
                 delay = max(delay, min(retry_after, spec.backoff_max))
         log.append(DeliveryAttempt(attempt, at, duration, status, error, delay))
+        if on_attempt is not None:
+            on_attempt(log[-1])
         if delay is None:
             break
         sleep(delay)

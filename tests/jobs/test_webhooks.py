@@ -32,6 +32,28 @@ def _hook(server: LoopbackServer, attempts: int) -> WebhookSpec:
     )
 
 
+def _settled(svc: Any, job_id: str) -> Any:
+    """The delivery log once the webhook is done with (no retry pending)."""
+    return svc.get(job_id).deliveries if svc.deps.webhooks.idle() else None
+
+
+def test_each_attempt_is_logged_while_retries_wait(
+    make_service: Factory, pool: ModelPool, image: bytes, http_server: LoopbackServer
+) -> None:
+    answers = iter([503, 200])
+    http_server.routes["/hook"] = lambda h: h.reply(next(answers))
+    policy = NetPolicy(allow_private=True, webhook_https_only=False, total_timeout=10)
+    svc = make_service(pool, policy=policy)
+    # The first retry waits 1-2 s: long enough to look at the log in between.
+    hook = WebhookSpec(http_server.url("/hook"), SECRET, max_attempts=2, backoff_base=2.0)
+    job = svc.submit(Submission(TINY, upload=image, webhook=hook))
+    first = wait_for(lambda: svc.get(job.id).deliveries)
+    assert [(d.attempt, d.status_code, d.ok) for d in first] == [(1, 503, False)]
+    assert len(http_server.seen) == 1  # the retry has not gone out yet
+    logged = wait_for(lambda: _settled(svc, job.id))
+    assert [(d.attempt, d.status_code, d.ok) for d in logged] == [(1, 503, False), (2, 200, True)]
+
+
 def test_delivery_is_signed_retried_and_logged(
     make_service: Factory,
     pool: ModelPool,
@@ -45,7 +67,7 @@ def test_delivery_is_signed_retried_and_logged(
     job = svc.submit(Submission(TINY, upload=image, webhook=_hook(https_server, 5)))
     done = svc.wait(job.id, 30)
     assert done.status is S.SUCCEEDED
-    logged = wait_for(lambda: svc.get(job.id).deliveries)
+    logged = wait_for(lambda: _settled(svc, job.id))
     assert [(d.attempt, d.status_code, d.ok) for d in logged] == [
         (1, 500, False),
         (2, 503, False),
@@ -74,7 +96,7 @@ def test_a_failing_receiver_never_fails_the_job(
     https_server.routes["/hook"] = lambda h: h.reply(500)
     svc = make_service(pool, policy=_policy(tls_ca))
     job = svc.submit(Submission(TINY, upload=image, webhook=_hook(https_server, 2)))
-    logged = wait_for(lambda: svc.get(job.id).deliveries)
+    logged = wait_for(lambda: _settled(svc, job.id))
     assert [(d.status_code, d.ok) for d in logged] == [(500, False), (500, False)]
     assert svc.get(job.id).status is S.SUCCEEDED
     assert any("webhook" in line and "failed" in line for line in make_service.logs)
@@ -106,7 +128,7 @@ def test_an_unreachable_receiver_is_logged_as_errors(
     svc = make_service(pool, policy=policy)
     hook = WebhookSpec(url, SECRET, max_attempts=2, backoff_base=0.001, backoff_max=0.002)
     job = svc.submit(Submission(TINY, upload=image, webhook=hook))
-    logged = wait_for(lambda: svc.get(job.id).deliveries)
+    logged = wait_for(lambda: _settled(svc, job.id))
     assert len(logged) == 2 and all(d.error and d.status_code is None for d in logged)
     assert svc.get(job.id).status is S.SUCCEEDED
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cleancut import net
@@ -143,22 +143,34 @@ class WebhookDispatcher:
 
     def _run(self, job: Job) -> None:
         assert job.webhook is not None
+        # Each attempt is logged as it ends, so the job shows a delivery that is still retrying.
+        recorded: list[Delivery] = []
+
+        def record(attempts: Sequence[net.DeliveryAttempt], *, done: bool) -> None:
+            log = tuple(
+                Delivery(a.attempt, a.at, a.status_code, a.error, a.ok, a.duration)
+                for a in attempts
+            )
+            recorded.extend(log)
+            try:
+                self._store.add_deliveries(job.id, log, done=done)
+            except Exception as exc:
+                self._log(f"recording webhook deliveries of job {job.id} failed: {exc!r}")
+
         try:
-            attempts = self._deliver(
-                job.webhook, payload(job, self._links), self._policy, sleep=self._sleep
+            self._deliver(
+                job.webhook,
+                payload(job, self._links),
+                self._policy,
+                sleep=self._sleep,
+                on_attempt=lambda attempt: record([attempt], done=False),
             )
         except _Stopped:
             self._log(f"webhook of job {job.id} interrupted by shutdown; redelivered on start")
             return
         except Exception as exc:  # a spec that can never be delivered (forbidden URL ...)
             code = getattr(exc, "code", type(exc).__name__)
-            attempts = [net.DeliveryAttempt(1, time.time(), 0.0, error=f"{code}: {exc}")]
-        log = tuple(
-            Delivery(a.attempt, a.at, a.status_code, a.error, a.ok, a.duration) for a in attempts
-        )
-        try:
-            self._store.add_deliveries(job.id, log, done=True)
-        except Exception as exc:
-            self._log(f"recording webhook deliveries of job {job.id} failed: {exc!r}")
-        if log and not log[-1].ok:
-            self._log(f"webhook of job {job.id} failed after {len(log)} attempt(s)")
+            record([net.DeliveryAttempt(1, time.time(), 0.0, error=f"{code}: {exc}")], done=False)
+        record([], done=True)
+        if recorded and not recorded[-1].ok:
+            self._log(f"webhook of job {job.id} failed after {len(recorded)} attempt(s)")
