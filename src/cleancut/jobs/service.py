@@ -188,6 +188,12 @@ class JobService:
             raise ResultNotFound(f"job {job.id} has no {name!r} result")
         return ref, self._blobs.get(ref.key)
 
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store, for features that keep their own records beside the jobs'
+        (under a key prefix of their own: the cleaner only sweeps ``jobs/``)."""
+        return self._blobs
+
     def subscribe(self, job_id: str, owner: str | None = None) -> EventStream:
         self.get(job_id, owner)
         return EventStream(job_id, self._bus, lambda: self._store.get(job_id))
