@@ -132,3 +132,11 @@ class JobInterrupted(CleancutError):
 
     code = "interrupted"
     http_status = 500
+
+
+class OutputUploadFailed(CleancutError):
+    """A job's result could not be PUT to the destination its submission named (a pre-signed
+    URL): the job fails with this code and the reason in its message."""
+
+    code = "output_upload_failed"
+    http_status = 502

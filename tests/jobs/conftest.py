@@ -168,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             route(self)
 
-    do_GET = do_POST = _dispatch
+    do_GET = do_POST = do_PUT = _dispatch
 
     def reply(self, status: int, body: bytes = b"", content_type: str = "text/plain") -> None:
         self.send_response(status)

@@ -12,7 +12,7 @@ import pytest
 
 from cleancut.core.types import Background, Options
 from cleancut.errors import InvalidOptions, JobConflict, JobNotFound, QueueFull
-from cleancut.jobs.model import BlobRef, Delivery, Job, JobStatus
+from cleancut.jobs.model import BlobRef, Delivery, Destination, Job, JobStatus
 from cleancut.jobs.sqlite import SCHEMA_VERSION, SQLiteJobStore
 from cleancut.net import WebhookSpec
 
@@ -64,6 +64,8 @@ def test_full_job_round_trips(store: SQLiteJobStore) -> None:
         results={"cutout": BlobRef("jobs/job1/cutout", "image/png", 3, "etag", "job1.png")},
         timings={"total": 1.5},
         deliveries=(Delivery(1, 5.0, 500, None, False, 0.1), Delivery(2, 6.0, None, "e", False)),
+        destinations=(Destination("https://b.example/o?sig=1"), Destination("https://c/m", "mask")),
+        meta={"vendor": "x", "echo": {"n": [1, 2.5, None, True]}},
     )
     assert store.insert(original) == (original, True)
     assert store.get("job1") == original

@@ -68,6 +68,19 @@ class BlobRef:
 
 
 @dataclass(frozen=True)
+class Destination:
+    """Where the runner PUTs one of a job's blobs once the result is stored: typically a
+    pre-signed object-store URL. ``blob`` names the blob (``cutout`` or ``mask``)."""
+
+    url: str
+    blob: str = CUTOUT
+
+
+#: Blobs a destination may name (the original is the caller's own input).
+DESTINATION_BLOBS: tuple[str, ...] = (CUTOUT, MASK)
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One webhook delivery attempt, as shown on the job."""
 
@@ -102,6 +115,11 @@ class Job:
     results: Mapping[str, BlobRef] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     deliveries: tuple[Delivery, ...] = ()
+    #: uploads the runner performs after storing the result; a failed one fails the job
+    destinations: tuple[Destination, ...] = ()
+    #: the submitter's own JSON data, stored and returned untouched (vendor routers keep the
+    #: request fields they echo back here)
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:

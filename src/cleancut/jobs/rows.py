@@ -12,7 +12,7 @@ from cleancut.jobs.codec import (
     webhook_from_json,
     webhook_to_json,
 )
-from cleancut.jobs.model import BlobRef, Delivery, Job, JobStatus
+from cleancut.jobs.model import BlobRef, Delivery, Destination, Job, JobStatus
 
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -36,6 +36,8 @@ COLUMNS: tuple[str, ...] = (
     "results",
     "timings",
     "deliveries",
+    "destinations",
+    "meta",
 )
 
 
@@ -89,6 +91,10 @@ def to_sql(name: str, value: Any) -> Any:
             return _dump({k: float(v) for k, v in value.items()})
         case "deliveries":
             return deliveries_to_sql(value)
+        case "destinations":
+            return _dump([{"url": d.url, "blob": d.blob} for d in value])
+        case "meta":
+            return _dump(dict(value))
     return value
 
 
@@ -120,4 +126,6 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         results={k: BlobRef(**v) for k, v in json.loads(row["results"]).items()},
         timings=json.loads(row["timings"]),
         deliveries=tuple(Delivery(**d) for d in json.loads(row["deliveries"])),
+        destinations=tuple(Destination(**d) for d in json.loads(row["destinations"])),
+        meta=json.loads(row["meta"]),
     )

@@ -2,10 +2,12 @@
 
 Load the input (the uploaded original, or a URL fetched through ``cleancut.net``) → the core
 pipeline with a throttled progress callback (which doubles as the cooperative cancellation
-check) → encode → save the original, the model's matte and the cut-out → succeeded, with
-timings → publish → webhook. Typed errors fail the job with their code; anything else fails it
-as ``internal_error`` with a safe message (the traceback goes to the log). Only a job that is
-still ``processing`` is ever settled here, so a canceled or timed-out job's result is discarded.
+check) → encode → save the original, the model's matte and the cut-out → PUT the blobs the
+job's destinations name (``net.put``; a failed upload fails the job as
+``output_upload_failed``) → succeeded, with timings → publish → webhook. Typed errors fail
+the job with their code; anything else fails it as ``internal_error`` with a safe message (the
+traceback goes to the log). Only a job that is still ``processing`` is ever settled here, so a
+canceled or timed-out job's result is discarded.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
+
 from cleancut import net
 from cleancut.core import pipeline
 from cleancut.core.predict import Segmenter
-from cleancut.errors import CleancutError, JobConflict
+from cleancut.errors import CleancutError, JobConflict, OutputUploadFailed
 from cleancut.jobs import blobs as jobblobs
 from cleancut.jobs.events import EventBus
 from cleancut.jobs.model import (
@@ -45,7 +49,8 @@ _STAGES: dict[str, tuple[float, float]] = {
     "inference": (0.15, 0.6),
     "refine": (0.75, 0.1),
     "encode": (0.85, 0.1),
-    "save": (0.95, 0.05),
+    "save": (0.95, 0.03),
+    "upload": (0.98, 0.02),
 }
 
 
@@ -146,6 +151,8 @@ def _run(job: Job, deps: RunnerDeps) -> Job:
     results[MASK] = jobblobs.save_mask(deps.blobs, job.id, result.alpha)
     results[CUTOUT] = jobblobs.save_cutout(deps.blobs, job.id, cutout, job.options.output.format)
     timings = {**result.timings.as_dict(), "encode": encode_time}
+    if job.destinations:
+        timings["upload"] = _upload(job, results, deps, progress)
     timings["total"] = time.perf_counter() - started
     now = deps.clock()
     try:
@@ -165,6 +172,35 @@ def _run(job: Job, deps: RunnerDeps) -> Job:
     deps.bus.publish(JobEvent(job.id, "complete", done.status, None, 1.0, complete_data(done)))
     _settled(done, deps)
     return done
+
+
+def _upload(job: Job, results: dict[str, BlobRef], deps: RunnerDeps, progress: _Progress) -> float:
+    """PUT each destination's blob (as stored) to its URL, in order; the first failure stops.
+    Returns the seconds it took."""
+    started = time.perf_counter()
+    total = len(job.destinations)
+    for i, dest in enumerate(job.destinations):
+        progress("upload", i / total)
+        host = _host(dest.url)
+        ref = results.get(dest.blob)
+        if ref is None:
+            raise OutputUploadFailed(f"job {job.id} has no {dest.blob} to upload to {host}")
+        try:
+            net.put(dest.url, deps.blobs.get(ref.key), ref.media_type, deps.net_policy)
+        except CleancutError as exc:
+            raise OutputUploadFailed(
+                f"uploading the {dest.blob} to {host} failed: {exc.message}"
+            ) from exc
+    progress("upload", 1.0)
+    return time.perf_counter() - started
+
+
+def _host(url: str) -> str:
+    """The host (and port) of ``url`` for messages: never the path or a pre-signed query."""
+    try:
+        return httpx.URL(url).netloc.decode("ascii", "replace") or "the destination"
+    except (httpx.InvalidURL, ValueError):
+        return "the destination"
 
 
 def fail(

@@ -8,6 +8,7 @@ webhook dispatcher) and is built by a composition function such as
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,10 +27,18 @@ from cleancut.jobs import blobs as jobblobs
 from cleancut.jobs import effects, maintenance, runner
 from cleancut.jobs.events import EventBus, EventStream
 from cleancut.jobs.inspect import probe
-from cleancut.jobs.model import ORIGINAL, BlobRef, Job, JobEvent, JobStatus, new_job_id
+from cleancut.jobs.model import (
+    DESTINATION_BLOBS,
+    ORIGINAL,
+    BlobRef,
+    Job,
+    JobEvent,
+    JobStatus,
+    new_job_id,
+)
 from cleancut.jobs.queue import JobQueue
 from cleancut.jobs.runner import RunnerDeps, SegmenterSource
-from cleancut.jobs.service_types import ServiceConfig, ServiceStats, Submission
+from cleancut.jobs.service_types import MAX_META_BYTES, ServiceConfig, ServiceStats, Submission
 from cleancut.jobs.stats import STAGES, Histogram, Recorder
 from cleancut.jobs.store import JobStore
 from cleancut.jobs.waiters import Waiters
@@ -106,6 +115,7 @@ class JobService:
             net.validate_url(sub.url, self._policy)
         if sub.webhook is not None:
             net.check_url(sub.webhook.url, self._policy.for_webhooks())
+        self._check_destinations(sub)
         if sub.idempotency_key is not None:
             found = self._store.find(sub.owner, sub.idempotency_key)
             if found is not None:
@@ -132,6 +142,8 @@ class JobService:
             finished_at=None,
             expires_at=now + self.config.retention_seconds,
             results=results,
+            destinations=tuple(sub.destinations),
+            meta=dict(sub.meta),
         )
         try:
             stored, created = self._store.insert(job, max_queued=self.config.queue_size)
@@ -147,6 +159,21 @@ class JobService:
         self._bus.publish(JobEvent.of(stored))
         self._queue.notify()
         return stored
+
+    def _check_destinations(self, sub: Submission) -> None:
+        for dest in sub.destinations:
+            if dest.blob not in DESTINATION_BLOBS:
+                raise InvalidInput(
+                    f"an output destination uploads one of {', '.join(DESTINATION_BLOBS)}, "
+                    f"not {dest.blob!r}"
+                )
+            net.validate_url(dest.url, self._policy)
+        try:
+            size = len(json.dumps(dict(sub.meta), separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"job metadata must be JSON data: {exc}") from None
+        if size > MAX_META_BYTES:
+            raise InvalidInput(f"job metadata is {size} bytes as JSON; at most {MAX_META_BYTES}")
 
     def _check_depth(self) -> None:
         depth = self._store.counts()[JobStatus.QUEUED]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cleancut.core.types import Options
+from cleancut.jobs.model import Destination
 from cleancut.jobs.stats import Histogram
 from cleancut.net_webhooks import WebhookSpec
 
@@ -19,6 +21,13 @@ class Submission:
     owner: str | None = None
     idempotency_key: str | None = None
     webhook: WebhookSpec | None = None
+    #: PUT these blobs to these URLs once the result is stored (the job fails if one fails)
+    destinations: tuple[Destination, ...] = ()
+    #: JSON-serialisable data kept on the job as it is (at most ``MAX_META_BYTES`` as JSON)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+MAX_META_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)

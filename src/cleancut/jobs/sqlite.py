@@ -56,6 +56,11 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX jobs_idempotency ON jobs (coalesce(owner, ''), idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     """,
+    # v2: output destinations (uploads after success) and the submitter's metadata
+    """
+    ALTER TABLE jobs ADD COLUMN destinations TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM jobs"
