@@ -27,6 +27,20 @@ def test_no_key_wrong_key_right_key(make_app: MakeApp) -> None:
         assert client.get("/openapi.json").status_code == 200
 
 
+def test_a_valid_key_in_either_of_two_headers_is_enough(make_app: MakeApp) -> None:
+    """Adobe clients send an access token as the Bearer and a client id as x-api-key."""
+    with keyed(make_app) as client:
+        for api_key, bearer in ((KEY, "an-ims-token"), ("client-id", KEY)):
+            headers = {"x-api-key": api_key, "Authorization": f"Bearer {bearer}"}
+            assert client.get("/v1/jobs", headers=headers).status_code == 200
+        both_wrong = {"x-api-key": "client-id", "Authorization": "Bearer an-ims-token"}
+        assert_error(client.get("/v1/jobs", headers=both_wrong), 401, "unauthorized")
+        # two valid keys: x-api-key names the caller
+        mine = submit(client, headers={"x-api-key": KEY}).json()["id"]
+        headers = {"x-api-key": KEY, "Authorization": f"Bearer {OTHER_KEY}"}
+        assert client.get(f"/v1/jobs/{mine}", headers=headers).status_code == 200
+
+
 def test_keys_given_as_hashes_work(make_app: MakeApp) -> None:
     with keyed(make_app, api_keys=(), api_key_hashes=(hash_api_key("hashed-only"),)) as client:
         assert client.get("/v1/jobs", headers={"x-api-key": "hashed-only"}).status_code == 200
