@@ -8,10 +8,12 @@ webhook dispatcher) and is built by a composition function such as
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from cleancut import net
 from cleancut.core.types import Options
@@ -42,7 +44,7 @@ from cleancut.jobs.service_types import MAX_META_BYTES, ServiceConfig, ServiceSt
 from cleancut.jobs.stats import STAGES, Histogram, Recorder
 from cleancut.jobs.store import JobStore
 from cleancut.jobs.waiters import Waiters
-from cleancut.jobs.webhooks import WebhookDispatcher
+from cleancut.jobs.webhooks import PayloadFn, WebhookDispatcher
 from cleancut.storage import BlobStore
 
 LogFn = Callable[[str], None]
@@ -168,12 +170,7 @@ class JobService:
                     f"not {dest.blob!r}"
                 )
             net.validate_url(dest.url, self._policy)
-        try:
-            size = len(json.dumps(dict(sub.meta), separators=(",", ":")).encode())
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"job metadata must be JSON data: {exc}") from None
-        if size > MAX_META_BYTES:
-            raise InvalidInput(f"job metadata is {size} bytes as JSON; at most {MAX_META_BYTES}")
+        _check_meta(sub.meta)
 
     def _check_depth(self) -> None:
         depth = self._store.counts()[JobStatus.QUEUED]
@@ -246,8 +243,18 @@ class JobService:
         self._settled(job)
         return job
 
-    def apply_effects(self, job_id: str, options: Options, owner: str | None = None) -> Job:
+    def apply_effects(
+        self,
+        job_id: str,
+        options: Options,
+        owner: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """A new, already succeeded job: ``job_id``'s stored original and matte rendered with
+        ``options`` (no model run). ``meta`` is stored on it (the parent's is not copied)."""
         parent = self.get(job_id, owner)
+        meta = dict(meta or {})
+        _check_meta(meta)
         child = effects.render(
             parent,
             options,
@@ -255,12 +262,20 @@ class JobService:
             now=self._clock(),
             retention=self.config.retention_seconds,
         )
+        if meta:
+            child = dataclasses.replace(child, meta=meta)
         try:
             self._store.insert(child)
         except BaseException:
             self._blobs.delete_prefix(jobblobs.prefix(child.id))
             raise
         return child
+
+    def register_webhook_payload(self, name: str, render: PayloadFn) -> None:
+        """Webhooks of jobs whose ``meta["webhook_payload"]`` is ``name`` post ``render(job)``
+        instead of the default payload (signed and retried the same way). Call before start."""
+        if self._webhooks is not None:
+            self._webhooks.register_payload(name, render)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -346,3 +361,12 @@ class JobService:
             self._warmup.join(max(0.0, end - time.monotonic()))
         self._store.close()
         self._blobs.close()
+
+
+def _check_meta(meta: Mapping[str, Any]) -> None:
+    try:
+        size = len(json.dumps(dict(meta), separators=(",", ":")).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"job metadata must be JSON data: {exc}") from None
+    if size > MAX_META_BYTES:
+        raise InvalidInput(f"job metadata is {size} bytes as JSON; at most {MAX_META_BYTES}")

@@ -4,6 +4,10 @@
 A delivery never touches the job's status: whatever happens, the job stays as it finished.
 Each delivery's attempts are appended to the job's log; a delivery the server's shutdown
 interrupts stays unsettled and is sent again by ``redeliver_pending`` at the next start.
+
+The body is :func:`payload` unless the job's ``meta[PAYLOAD_KEY]`` names a renderer registered
+with :meth:`WebhookDispatcher.register_payload` (a vendor API posting its own object shape); the
+signature, retries and log are the same either way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from cleancut.jobs.store import JobStore
 LogFn = Callable[[str], None]
 Deliver = Callable[..., list[net.DeliveryAttempt]]
 Links = Callable[[Job], Mapping[str, str]]
+#: Renders the JSON body of a finished job's webhook.
+PayloadFn = Callable[[Job], Mapping[str, Any]]
+#: The job ``meta`` key naming the registered payload renderer for its webhook.
+PAYLOAD_KEY = "webhook_payload"
 
 
 def default_links(job: Job) -> dict[str, str]:
@@ -87,6 +95,25 @@ class WebhookDispatcher:
             for i in range(max(1, threads))
         ]
         self._started = False
+        self._payloads: dict[str, PayloadFn] = {}
+
+    def register_payload(self, name: str, render: PayloadFn) -> None:
+        """Jobs whose ``meta[PAYLOAD_KEY]`` is ``name`` are posted as ``render(job)``. Register
+        before ``start`` (redelivered jobs need their renderer too)."""
+        with self._lock:
+            self._payloads[name] = render
+
+    def body(self, job: Job) -> Mapping[str, Any]:
+        """The webhook body of ``job``: its registered renderer's, or the default payload
+        (also when the named renderer is not registered in this process)."""
+        name = job.meta.get(PAYLOAD_KEY) if isinstance(job.meta, Mapping) else None
+        with self._lock:
+            render = self._payloads.get(name) if isinstance(name, str) else None
+        if render is None:
+            if name is not None:
+                self._log(f"no webhook payload {name!r} registered; job {job.id} gets the default")
+            return payload(job, self._links)
+        return render(job)
 
     def start(self) -> None:
         with self._lock:
@@ -160,7 +187,7 @@ class WebhookDispatcher:
         try:
             self._deliver(
                 job.webhook,
-                payload(job, self._links),
+                self.body(job),
                 self._policy,
                 sleep=self._sleep,
                 on_attempt=lambda attempt: record([attempt], done=False),
