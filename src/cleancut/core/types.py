@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from typing import IO, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image as PILImage
+
+from cleancut.errors import InvalidOptions
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -120,6 +123,40 @@ class Layout:
     position: tuple[float, float] | None = None
 
 
+#: Refinement levels (see ``cleancut.core.refine``) and the one used when none is asked for.
+REFINE_LEVELS = (0, 1, 2, 3)
+DEFAULT_REFINE_LEVEL = 2
+
+
+@dataclass(frozen=True)
+class Refine:
+    """Edge refinement of the model's matte and colour decontamination of soft edges.
+
+    ``level`` 0 keeps the upsampled model matte; 1–3 refine it inside the uncertain band
+    around the edge, each more thoroughly (and at more cost) than the last.
+    ``decontaminate`` (0..1) moves the colour of semi-transparent pixels toward the
+    subject's estimated own colour, removing the old background's tint from the fringe.
+    """
+
+    level: int = DEFAULT_REFINE_LEVEL
+    decontaminate: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Checked here, not at use: options come from HTTP forms and CLI flags, and a bad
+        # value should fail when the request is built, before the model runs.
+        level = self.level
+        if isinstance(level, bool) or not isinstance(level, int) or level not in REFINE_LEVELS:
+            raise InvalidOptions(f"refine level must be one of 0, 1, 2, 3, not {level!r}")
+        strength = self.decontaminate
+        if (
+            isinstance(strength, bool)
+            or not isinstance(strength, int | float)
+            or not math.isfinite(strength)
+            or not 0.0 <= strength <= 1.0
+        ):
+            raise InvalidOptions(f"decontaminate must be a number from 0 to 1, not {strength!r}")
+
+
 @dataclass(frozen=True)
 class Options:
     model: str = "isnet-general"
@@ -128,6 +165,7 @@ class Options:
     background: Background = field(default_factory=Background)
     shadow: Shadow = field(default_factory=Shadow)
     layout: Layout = field(default_factory=Layout)
+    refine: Refine = field(default_factory=Refine)
 
 
 class Session(Protocol):
