@@ -94,6 +94,8 @@ class ServerSettings(BaseModel):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     allow_private_networks: bool = False
     compat: CompatSettings = Field(default_factory=CompatSettings)
+    #: the web page at / (CLEANCUT_SERVER__WEB=false turns it off)
+    web: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from cleancut import __version__
-from cleancut.api import compat, errors, native, system
+from cleancut.api import compat, errors, native, system, web
 from cleancut.api.auth import Authenticator, KeyRing, RateLimiter, RateLimitHeaders
 from cleancut.api.context import ApiContext
 from cleancut.api.metrics import HttpMetrics, Metrics
@@ -119,6 +119,8 @@ def create_app(
     for vendor in extra:
         app.include_router(vendor.router, tags=[vendor.tag])
     app.include_router(system.build_router(ctx, metrics))
+    if server.web:
+        app.include_router(web.build_router())
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(HttpMetrics, metrics=metrics)
     if server.cors_origins:
