@@ -112,3 +112,58 @@ def test_background_flag_parsing() -> None:
     assert (g["color"], g["angle"]) == ((1, 2, 3, 255), 180.0)
     with pytest.raises(InvalidOptions, match="two colours"):
         background_fields("gradient(red)", None, "fill", None)
+
+
+def _alpha(path: Path) -> np.ndarray:
+    return np.asarray(load(path).convert("RGBA"))[..., 3].astype(int)
+
+
+def test_refine_levels(tiny: str, photo: Path, tmp_path: Path) -> None:
+    # The tiny model sees the photo at 64² and blurs the square's edge over several pixels;
+    # refinement puts it back on the photo's own edge (the square's true outline).
+    truth = np.zeros((150, 200), int)
+    truth[40:110, 50:150] = 255
+    errors = {}
+    for level in ("0", "1", "2", "3"):
+        out = tmp_path / f"l{level}.png"
+        ok("remove", photo, "-m", tiny, "-o", out, "--refine", level)
+        errors[level] = np.abs(_alpha(out) - truth).mean()
+    assert all(errors[lv] < errors["0"] for lv in ("1", "2", "3")), errors
+    default = tmp_path / "default.png"
+    ok("remove", photo, "-m", tiny, "-o", default)
+    np.testing.assert_array_equal(_alpha(default), _alpha(tmp_path / "l2.png"))
+
+
+def test_decontaminate_flag_changes_only_soft_edges(tiny: str, photo: Path, tmp_path: Path) -> None:
+    plain, clean = tmp_path / "plain.png", tmp_path / "clean.png"
+    ok("remove", photo, "-m", tiny, "-o", plain, "--refine", "0")
+    ok("remove", photo, "-m", tiny, "-o", clean, "--refine", "0", "--decontaminate", "1")
+    a, b = np.asarray(load(plain)), np.asarray(load(clean))
+    np.testing.assert_array_equal(a[..., 3], b[..., 3])
+    soft = (a[..., 3] > 0) & (a[..., 3] < 255)
+    opaque = a[..., 3] == 255
+    np.testing.assert_array_equal(a[opaque], b[opaque])
+    # The dark background bled into the bright square's soft edge; decontamination
+    # brings those pixels back toward the square's own colour (235, 230, 225).
+    subject = np.array([235, 230, 225])
+    before = np.abs(a[soft][:, :3].astype(int) - subject).mean()
+    after = np.abs(b[soft][:, :3].astype(int) - subject).mean()
+    assert after < 0.5 * before, (before, after)
+
+
+def test_refine_flags_are_validated(tiny: str, photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.png"
+    assert (
+        "--refine" in fails("remove", photo, "-m", tiny, "-o", out, "--refine", "4", code=2).output
+    )
+    fails("remove", photo, "-m", tiny, "-o", out, "--refine", "x", code=2)
+    fails("remove", photo, "-m", tiny, "-o", out, "--decontaminate", "1.5", code=2)
+    fails("remove", photo, "-m", tiny, "-o", out, "--decontaminate", "-0.1", code=2)
+    assert not out.exists()
+
+
+def test_refine_help_names_the_default_level() -> None:
+    from cleancut.core.types import DEFAULT_REFINE_LEVEL
+
+    help_text = ok("remove", "--help").output
+    assert f"(default: {DEFAULT_REFINE_LEVEL})" in " ".join(help_text.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +69,21 @@ _EFFECT_OPTIONS = [
         "--position",
         metavar="center|X,Y",
         help="Subject position as fractions of the free space (0.5,0.5 = centre).",
+    ),
+    click.option(
+        "--refine",
+        "refine_level",
+        type=click.IntRange(0, 3),
+        metavar="0-3",
+        help="Edge refinement: 0 keeps the model's matte; 1-3 refine it at full resolution "
+        "along the edge, each more thoroughly and slowly (default: 2).",
+    ),
+    click.option(
+        "--decontaminate",
+        type=click.FloatRange(0, 1),
+        metavar="0..1",
+        help="Remove the old background's colour from soft edges with this strength "
+        "(0 = off, the default; 1 = full).",
     ),
     click.option(
         "--clip-path",
@@ -143,8 +159,8 @@ def background_fields(
 
 
 def build_effects(params: dict[str, Any]) -> dict[str, Any]:
-    """Options groups (background, shadow, layout) from the parsed flags."""
-    from cleancut.core.types import Background, Layout, Length, Shadow
+    """Options groups (background, shadow, layout, refine) from the parsed flags."""
+    from cleancut.core.types import Background, Layout, Length, Refine, Shadow
 
     background = Background(
         **background_fields(params["bg"], params["bg_image"], params["bg_fit"], params["blur"])
@@ -168,4 +184,9 @@ def build_effects(params: dict[str, Any]) -> dict[str, Any]:
         scale=params["scale"],
         position=position,
     )
-    return {"background": background, "shadow": shadow, "layout": layout}
+    refine = Refine()
+    if params.get("refine_level") is not None:
+        refine = replace(refine, level=params["refine_level"])
+    if params.get("decontaminate") is not None:
+        refine = replace(refine, decontaminate=params["decontaminate"])
+    return {"background": background, "shadow": shadow, "layout": layout, "refine": refine}

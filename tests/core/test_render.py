@@ -130,7 +130,8 @@ def test_compose_entry_point_reapplies_effects_without_a_model(result: Result) -
     original = io.BytesIO()
     Image.fromarray(result.image.rgb).save(original, "PNG")
     mask = io.BytesIO()
-    Image.fromarray(result.alpha).save(mask, "PNG")
+    # The model's own matte is what to store: compose() refines it as the options say.
+    Image.fromarray(result.model_matte).save(mask, "PNG")
     again = cleancut.compose(
         original.getvalue(), mask.getvalue(), kind="color", color=(255, 255, 255, 255)
     )

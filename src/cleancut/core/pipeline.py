@@ -1,8 +1,9 @@
-"""The one orchestrator: decode → predict → matte. Encoding happens on the Result."""
+"""The one orchestrator: decode → predict → upsample → refine. Encoding happens on the Result."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -48,14 +49,10 @@ def run(
     t2 = time.perf_counter()
     report("inference", 1.0)
     report("refine", 0.0)
-    alpha = matte.combine(matte.to_u8(matte.upsample(prob, image.size)), image.alpha)
+    model_matte = matte.combine(matte.to_u8(matte.upsample(prob, image.size)), image.alpha)
+    result = Result.refined(
+        image, model_matte, options, model=segmenter.spec.name, runtime=segmenter.runtime
+    )
     t3 = time.perf_counter()
     report("refine", 1.0)
-    return Result(
-        image=image,
-        alpha=alpha,
-        model=segmenter.spec.name,
-        runtime=segmenter.runtime,
-        options=options,
-        timings=Timings(decode=t1 - t0, inference=t2 - t1, refine=t3 - t2),
-    )
+    return replace(result, timings=Timings(decode=t1 - t0, inference=t2 - t1, refine=t3 - t2))

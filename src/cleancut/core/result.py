@@ -1,7 +1,8 @@
 """The outcome of one removal: the decoded original and its full-resolution mattes.
 
-The matte is kept at full resolution, so other effects or another encoding can be
-produced later without running the model again.
+Both the model's own matte and the refined one are kept at full resolution, so other
+effects, another refinement level or another encoding can be produced later without
+running the model again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cleancut.core import compose_layout, matte
+from cleancut.core import compose_layout, matte, refine
 from cleancut.core.compose import Composite, compose
 from cleancut.core.render import render
 from cleancut.core.types import (
@@ -24,6 +25,7 @@ from cleancut.core.types import (
     OutputFormat,
     OutputSpec,
     ProgressFn,
+    Refine,
     Shadow,
     Timings,
 )
@@ -47,6 +49,7 @@ _GROUPS: dict[str, type] = {
     "background": Background,
     "shadow": Shadow,
     "layout": Layout,
+    "refine": Refine,
 }
 
 
@@ -70,38 +73,85 @@ def merge_options(base: Options, **changes: Any) -> Options:
     return replace(base, **updates)
 
 
+def _refine(image: DecodedImage, model_matte: U8, options: Options) -> tuple[U8, U8 | None]:
+    alpha, foreground = refine.apply(image.rgb, model_matte, options.refine)
+    if image.alpha is not None and alpha is not model_matte:
+        # Refinement may move an edge outward; what the source had transparent stays so.
+        alpha = np.minimum(alpha, image.alpha)
+    return alpha, foreground
+
+
 @dataclass(frozen=True)
 class Result:
+    """A decoded original with its mattes; every output is rendered from these.
+
+    ``alpha`` is the matte the outputs use: ``matte`` (the model's own, upsampled) after
+    ``options.refine``. To re-apply options later without the model, keep the original and
+    ``matte`` and call ``from_mask``; ``alpha`` is what to hand out as "the mask".
+    """
+
     image: DecodedImage
-    #: H×W matte at full resolution (straight alpha)
+    #: H×W matte at full resolution (straight alpha), refined as ``options.refine`` says
     alpha: U8
     model: str
     runtime: str
     options: Options = field(default_factory=Options)
     timings: Timings = field(default_factory=Timings)
+    #: the model's matte before refinement; None when ``alpha`` is all there is
+    matte: U8 | None = None
+    #: decontaminated subject colours (H×W×3) when ``options.refine.decontaminate`` > 0
+    foreground: U8 | None = None
+
+    @classmethod
+    def refined(
+        cls,
+        image: DecodedImage,
+        matte: U8,
+        options: Options,
+        *,
+        model: str = "",
+        runtime: str = "",
+        timings: Timings | None = None,
+    ) -> Result:
+        """A result whose ``alpha`` (and ``foreground``) come from the model matte ``matte``
+        under ``options.refine``."""
+        alpha, foreground = _refine(image, matte, options)
+        return cls(image, alpha, model, runtime, options, timings or Timings(), matte, foreground)
 
     @classmethod
     def from_mask(
         cls, image: DecodedImage, mask: U8, options: Options, *, model: str = "", runtime: str = ""
     ) -> Result:
-        """A result from a stored original and model matte: effects without the model."""
+        """A result from a stored original and model matte: effects without the model.
+        ``mask`` is refined as ``options.refine`` says, exactly as after inference."""
         if mask.shape != image.rgb.shape[:2]:
             raise InvalidOptions(
                 f"the mask is {mask.shape[1]}×{mask.shape[0]} but the image is "
                 f"{image.size[0]}×{image.size[1]}"
             )
-        return cls(image, mask, model, runtime, options)
+        return cls.refined(image, mask, options, model=model, runtime=runtime)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
 
+    @property
+    def model_matte(self) -> U8:
+        """The model's own matte (level 0): what ``from_mask`` expects back."""
+        return self.alpha if self.matte is None else self.matte
+
     def with_options(self, options: Options | None = None, **changes: Any) -> Result:
-        """The same image and model matte under other options; the model does not run."""
+        """The same image and model matte under other options; the model does not run, and
+        the matte is refined again only when the refine options change."""
         new = merge_options(options or self.options, **changes)
         if new.model != self.options.model:
             raise InvalidOptions("changing the model needs a new remove() call")
-        return replace(self, options=new)
+        if new.refine == self.options.refine:
+            return replace(self, options=new)
+        alpha, foreground = _refine(self.image, self.model_matte, new)
+        return replace(
+            self, options=new, alpha=alpha, matte=self.model_matte, foreground=foreground
+        )
 
     def mask(self, *, binary: bool = False, threshold: float = 0.5) -> U8:
         return matte.binary(self.alpha, threshold) if binary else self.alpha
@@ -112,13 +162,13 @@ class Result:
         recovered from the file (and PNGs get smaller)."""
         alpha = self.alpha
         out = np.empty((*alpha.shape, 4), dtype=np.uint8)
-        out[..., :3] = self.image.rgb
+        out[..., :3] = self.image.rgb if self.foreground is None else self.foreground
         out[..., 3] = alpha
         out[alpha == 0, :3] = 0
         return out
 
     def composite(self) -> Composite:
-        return compose(self.image.rgb, self.alpha, self.options)
+        return compose(self.image.rgb, self.alpha, self.options, foreground=self.foreground)
 
     def encode(
         self,
