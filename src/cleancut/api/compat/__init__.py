@@ -8,6 +8,7 @@ by the ``CompatSettings`` flag that switches each on or off.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,7 +37,9 @@ VendorFactory = Callable[["ApiContext", "NetPolicy"], Vendor]
 
 def _loaders() -> dict[str, Callable[[], VendorFactory]]:
     # Imports happen only for the vendors switched on.
-    return {}
+    return {
+        "artworks": lambda: importlib.import_module("cleancut.api.compat.artworks").vendor,
+    }
 
 
 def vendors(ctx: ApiContext, policy: NetPolicy) -> list[Vendor]:
