@@ -186,7 +186,9 @@ def image_background(
     if x0 >= 0 and y0 >= 0:  # covers the canvas
         rgb = rgb[y0 : y0 + ch, x0 : x0 + cw]
         if a is None:
-            return np.ascontiguousarray(rgb)
+            # A copy: the canvas is painted on, and for a picture of the canvas's exact
+            # size ``rgb`` is the decoded (read-only) array itself.
+            return np.array(rgb, np.uint8, order="C")
         return _clear_hidden(cv2.merge([rgb, a[y0 : y0 + ch, x0 : x0 + cw]]))
     out = np.zeros((ch, cw, 4), np.uint8)
     rgba = (
