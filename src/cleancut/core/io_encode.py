@@ -7,11 +7,12 @@ into outputs; the only metadata written is the ICC profile the caller passes.
 from __future__ import annotations
 
 import io
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from PIL import Image, features
 
+from cleancut.core.io_encode_png import encode_png
 from cleancut.core.types import RGB, U8
 from cleancut.errors import (
     CleancutError,
@@ -48,12 +49,15 @@ def encode(
     lossless: bool = True,
     background: RGB = (255, 255, 255),
     icc_profile: bytes | None = None,
+    png_writer: Literal["fast", "pillow"] = "fast",
 ) -> bytes:
     """Encode ``pixels`` (HxW mask, HxWx3 RGB or HxWx4 straight RGBA) as ``fmt``.
 
     ``quality`` applies to JPEG, lossy WebP and AVIF; ``lossless`` only to WebP
     (PNG and TIFF are always lossless, AVIF always lossy). JPEG has no alpha, so
-    RGBA is flattened onto ``background``.
+    RGBA is flattened onto ``background``. PNG goes through cleancut's own parallel
+    writer (``io_encode_png``, several times faster on large images);
+    ``png_writer="pillow"`` uses Pillow's encoder instead.
     """
     name = _ALIASES.get(fmt.lower(), fmt.lower())
     if name not in ENCODE_FORMATS:
@@ -70,6 +74,8 @@ def encode(
             hint="choose png or tiff for images this large",
         )
 
+    if name == "png" and png_writer == "fast":
+        return encode_png(pixels, icc_profile=icc_profile)
     if name == "jpeg" and pixels.ndim == 3 and pixels.shape[2] == 4:
         pixels = flatten(pixels, background)
     img = Image.fromarray(np.ascontiguousarray(pixels))
@@ -88,8 +94,9 @@ def encode(
 def _params(name: str, *, quality: int, lossless: bool) -> dict[str, Any]:
     match name:
         case "png":
-            # optimize=True searches every filter and takes many seconds on large
-            # images for a few percent; level 6 is zlib's own speed/size balance.
+            # Only when asked for Pillow's writer. optimize=True searches every filter
+            # and takes many seconds on large images for a few percent; level 6 is
+            # zlib's own speed/size balance.
             return {"compress_level": 6}
         case "webp" if lossless:
             # In lossless mode quality and method only set effort. libwebp's preset
