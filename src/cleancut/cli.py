@@ -333,6 +333,101 @@ def serve_cmd(
         sys.exit(1)
 
 
+@main.command("worker")
+@click.option(
+    "-m",
+    "--models",
+    help="Comma-separated models whose queues this worker serves (default: the default model).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Jobs at once (threads sharing the one loaded model).",
+)
+@click.option(
+    "--pool", type=click.Choice(["threads", "solo"]), default="threads", show_default=True
+)
+@click.option("-n", "--name", help="Worker name (default: host.pid).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def worker_cmd(
+    models: str | None, concurrency: int, pool: str, name: str | None, log_level: str
+) -> None:
+    """Run jobs of the distributed backend until Ctrl-C (running jobs finish first).
+
+    Needs CLEANCUT_SERVER__DATABASE_URL, __BROKER_URL and __BLOB_URL (see the README's
+    deployment section). Start as many as you like, on as many machines.
+    """
+    import logging
+
+    from cleancut.api.app import net_policy
+    from cleancut.jobs.distributed import worker
+
+    settings = _settings()
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("cleancut.worker")
+    names = [m.strip() for m in (models or settings.default_model).split(",") if m.strip()]
+    try:
+        config = settings.distributed_config()
+        model_pool = settings.model_pool(logger.info)
+        for model in names:
+            model_pool.registry.get(model)  # an unknown name fails before connecting
+        worker.run(
+            config,
+            model_pool,
+            net_policy(settings),
+            models=names,
+            concurrency=concurrency,
+            pool=pool,
+            name=name,
+            loglevel=log_level.upper(),
+            log=logger.info,
+        )
+    except CleancutError as exc:
+        _fail(exc)
+
+
+@main.group("db")
+def db_group() -> None:
+    """The distributed backend's PostgreSQL schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--url", help="PostgreSQL URL (default: CLEANCUT_SERVER__DATABASE_URL).")
+def db_upgrade(url: str | None) -> None:
+    """Create or migrate the job tables to this cleancut's schema (safe to run again)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cleancut.errors import InvalidOptions
+    from cleancut.jobs.distributed import migrate
+
+    url = url or _settings().server.database_url
+    try:
+        if not url:
+            raise InvalidOptions("no database", hint="set CLEANCUT_SERVER__DATABASE_URL or --url")
+        engine = migrate.make_engine(url, pool_size=1)
+        try:
+            before, after = migrate.upgrade(engine)
+        finally:
+            engine.dispose()
+    except CleancutError as exc:
+        _fail(exc)
+    except SQLAlchemyError as exc:
+        click.echo(f"error: the database: {exc}", err=True)
+        sys.exit(1)
+    if before == after:
+        click.echo(f"database schema already at revision {after}")
+    else:
+        click.echo(f"database schema migrated: {before or 'empty'} -> {after}")
+
+
 def _human_size(size: int | None) -> str:
     if size is None:
         return "?"

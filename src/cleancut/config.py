@@ -9,9 +9,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cleancut.core.runtimes import Device, Precision, RuntimeConfig, RuntimeName
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cleancut.core.models import ModelRegistry
     from cleancut.core.predict import LogFn, ModelPool
     from cleancut.core.weights import WeightsCache
+    from cleancut.jobs.distributed.config import DistributedConfig
 
 
 def default_models_file() -> Path:
@@ -71,6 +72,19 @@ class CompatSettings(BaseModel):
     removebg: bool = True
 
 
+class S3Settings(BaseModel):
+    """S3-compatible storage for ``BLOB_URL=s3://bucket/prefix`` (CLEANCUT_SERVER__S3__*); unset
+    fields fall back to boto3's own chain (AWS_* variables, config files, instance roles)."""
+
+    model_config = {"frozen": True}
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    path_style: bool = False
+
+
 class ServerSettings(BaseModel):
     """``cleancut serve``: CLEANCUT_SERVER__* variables, e.g. CLEANCUT_SERVER__PORT=8080."""
 
@@ -94,6 +108,20 @@ class ServerSettings(BaseModel):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     allow_private_networks: bool = False
     compat: CompatSettings = Field(default_factory=CompatSettings)
+    #: "local": the embedded default (SQLite, a folder, in-process workers). "distributed":
+    #: an API node only, on the servers below; `cleancut worker` processes run the jobs.
+    backend: Literal["local", "distributed"] = "local"
+    database_url: str | None = None  # postgresql://user:password@host:5432/db
+    broker_url: str | None = None  # redis://host:6379/0 or amqp://user:password@host:5672//
+    events_url: str | None = None  # redis://host:6379/0; default: BROKER_URL when it is Redis
+    blob_url: str | None = None  # s3://bucket/prefix, or a folder every node shares
+    s3: S3Settings = Field(default_factory=S3Settings)
+    #: prefix of queue names and Redis channels (several deployments on one broker)
+    namespace: str = Field(default="cleancut", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    #: seconds without a worker heartbeat before its job is queued again
+    worker_lease: float = Field(default=30.0, gt=0)
+    #: seconds before a queued job's message is published again (a broker that lost it)
+    redeliver_after: float = Field(default=300.0, gt=0)
     #: the web page at / (CLEANCUT_SERVER__WEB=false turns it off)
     web: bool = True
 
@@ -171,6 +199,56 @@ class Settings(BaseSettings):
         from cleancut.core.weights import WeightsCache
 
         return WeightsCache(self.cache_dir, npm=self.npm, log=log)
+
+    def distributed_config(self) -> DistributedConfig:
+        """The distributed backend's configuration (``cleancut worker``, API nodes)."""
+        from cleancut.errors import InvalidOptions
+        from cleancut.jobs.distributed.config import DistributedConfig
+        from cleancut.storage.s3 import S3Options
+
+        srv = self.server
+        events = srv.events_url or (
+            srv.broker_url if (srv.broker_url or "").startswith(("redis", "rediss")) else None
+        )
+        missing = [
+            f"CLEANCUT_SERVER__{name.upper()}"
+            for name, value in (
+                ("database_url", srv.database_url),
+                ("broker_url", srv.broker_url),
+                ("events_url", events),
+                ("blob_url", srv.blob_url),
+            )
+            if not value
+        ]
+        if missing:
+            raise InvalidOptions(
+                f"the distributed backend needs {', '.join(missing)}",
+                hint="see the README's deployment section",
+            )
+        assert srv.database_url and srv.broker_url and events and srv.blob_url
+        secret = srv.s3.secret_access_key
+        return DistributedConfig(
+            database_url=srv.database_url,
+            broker_url=srv.broker_url,
+            events_url=events,
+            blob_url=srv.blob_url,
+            s3=S3Options(
+                endpoint_url=srv.s3.endpoint_url,
+                region=srv.s3.region,
+                access_key_id=srv.s3.access_key_id,
+                secret_access_key=secret.get_secret_value() if secret else None,
+                path_style=srv.s3.path_style,
+            ),
+            namespace=srv.namespace,
+            default_model=self.default_model,
+            queue_size=srv.queue_size,
+            max_attempts=srv.max_attempts,
+            retention_seconds=srv.retention_seconds,
+            job_timeout=srv.job_timeout,
+            lease_seconds=srv.worker_lease,
+            redeliver_after=srv.redeliver_after,
+            cleanup_interval=300.0,
+        )
 
     def model_pool(self, log: LogFn | None = None) -> ModelPool:
         from cleancut.core.predict import ModelPool

@@ -79,6 +79,26 @@ def local_service(settings: Settings, pool: ModelPool, policy: NetPolicy) -> Job
     return service
 
 
+def distributed_service(settings: Settings, pool: ModelPool, policy: NetPolicy) -> JobService:
+    """An API node only: jobs in PostgreSQL, run by `cleancut worker` processes."""
+    from cleancut.jobs.distributed.service import build_distributed_service
+
+    def models() -> list[str]:
+        return [spec.name for spec in pool.registry.all()]
+
+    config = settings.distributed_config()
+    service: JobService = build_distributed_service(config, pool, policy, log.info, models=models)
+    return service
+
+
+def backend_service(settings: Settings, pool: ModelPool, policy: NetPolicy) -> JobService:
+    match settings.server.backend:
+        case "local":
+            return local_service(settings, pool, policy)
+        case "distributed":
+            return distributed_service(settings, pool, policy)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -89,7 +109,7 @@ def create_app(
     server = settings.server
     pool = pool if pool is not None else settings.model_pool(log.info)
     policy = net_policy(settings)
-    service = service if service is not None else local_service(settings, pool, policy)
+    service = service if service is not None else backend_service(settings, pool, policy)
     limiter = RateLimiter(server.rate_limit.per_minute, server.rate_limit.burst)
     auth = Authenticator(KeyRing(server.api_key_hashes), limiter)
     ctx = ApiContext(settings, service, pool, auth, heartbeat)

@@ -43,6 +43,14 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily(
             "cleancut_workers_busy", "Workers running a job", value=stats.workers_busy
         )
+        queues = GaugeMetricFamily(
+            "cleancut_queue_messages",
+            "Messages waiting per broker queue (distributed backend: one queue per model)",
+            labels=["queue"],
+        )
+        for name, count in sorted(stats.queues.items()):
+            queues.add_metric([name], count)
+        yield queues
         yield _histogram(
             "cleancut_job_latency_seconds", "Submit to finished, per job", stats.latency
         )

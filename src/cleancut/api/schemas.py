@@ -106,6 +106,12 @@ class JobList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+    checks: dict[str, str] | None = Field(
+        default=None,
+        description="distributed backend only: each server (database, broker, store, events): "
+        "ok or the error",
+    )
+
 
 
 class Ready(BaseModel):
@@ -115,6 +121,11 @@ class Ready(BaseModel):
     precision: str
     queue_depth: int
     workers: int
+    checks: dict[str, str] = Field(
+        default_factory=dict,
+        description="distributed backend: each server (database, broker, store, events): ok or "
+        "the error; any error makes the node unready",
+    )
 
 
 def _ts(value: float | None) -> datetime | None:

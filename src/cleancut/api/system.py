@@ -28,9 +28,18 @@ class ModelList(BaseModel):
 def build_router(ctx: ApiContext, metrics: Metrics) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/healthz", response_model=Health, tags=["probes"], summary="The process is up")
+    @router.get(
+        "/healthz",
+        response_model=Health,
+        response_model_exclude_none=True,
+        tags=["probes"],
+        summary="The process is up",
+    )
+
     def healthz() -> Health:
-        return Health(status="ok")
+        # Liveness: always 200 (a database outage must not restart API nodes); the backend's
+        # servers are reported for the operator, and /readyz turns 503 on them.
+        return Health(status="ok", checks=ctx.service.health() or None)
 
     @router.get(
         "/readyz",
@@ -40,7 +49,8 @@ def build_router(ctx: ApiContext, metrics: Metrics) -> APIRouter:
         summary="The default model is loaded and jobs run",
     )
     def readyz() -> JSONResponse:
-        ready = ctx.service.ready()
+        checks = ctx.service.health()  # distributed: database, broker, store, events
+        ready = ctx.service.ready() and all(state == "ok" for state in checks.values())
         model = ctx.settings.default_model
         runtime = ctx.pool.get(model).runtime if model in ctx.pool.loaded() else None
         stats = ctx.service.stats()
@@ -51,6 +61,7 @@ def build_router(ctx: ApiContext, metrics: Metrics) -> APIRouter:
             precision=ctx.settings.inference.precision,
             queue_depth=stats.queue_depth,
             workers=stats.workers,
+            checks=checks,
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 

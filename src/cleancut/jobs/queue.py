@@ -28,8 +28,8 @@ class JobQueue(Protocol):
 
     def start(self) -> None: ...
 
-    def notify(self) -> None:
-        """A job was queued: wake a worker."""
+    def notify(self, job: Job | None = None) -> None:
+        """``job`` was queued: wake a worker (or publish it to one)."""
         ...
 
     def stop(self, timeout: float = 10) -> None:
@@ -91,7 +91,7 @@ class LocalWorkerPool:
         for thread in self._threads:
             thread.start()
 
-    def notify(self) -> None:
+    def notify(self, job: Job | None = None) -> None:
         with self._cond:
             self._signals += 1
             self._cond.notify_all()

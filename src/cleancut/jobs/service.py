@@ -76,8 +76,13 @@ class JobService:
         webhooks: WebhookDispatcher | None = None,
         log: LogFn = print,
         clock: Callable[[], float] = time.time,
+        checks: Mapping[str, Callable[[], None]] | None = None,
+        queue_depths: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self.config = config = config or ServiceConfig()
+        #: readiness probes of the backend's servers (name -> raises when unreachable)
+        self._checks = dict(checks or {})
+        self._queue_depths = queue_depths
         self._store, self._blobs, self._bus = store, blobs, bus
         self._segmenters = segmenters
         self._policy = net_policy
@@ -86,7 +91,7 @@ class JobService:
         self._clock = clock
         self._latency, self._processing = Recorder(), Recorder()
         self._stages = {stage: Recorder() for stage in STAGES}
-        self._waiters = Waiters()
+        self._waiters = Waiters(config.wait_poll)
         self._lock = threading.Lock()
         self._started = self._stopped = False
         self.deps = RunnerDeps(
@@ -159,7 +164,7 @@ class JobService:
             self._blobs.delete_prefix(jobblobs.prefix(job_id))
             return stored
         self._bus.publish(JobEvent.of(stored))
-        self._queue.notify()
+        self._queue.notify(stored)
         return stored
 
     def _check_destinations(self, sub: Submission) -> None:
@@ -316,7 +321,29 @@ class JobService:
             processing=self._processing.histogram(),
             recent=self._latency.recent(),
             stages={stage: r.histogram() for stage, r in self._stages.items()},
+            queues=self._depths(),
         )
+
+    def _depths(self) -> dict[str, int]:
+        if self._queue_depths is None:
+            return {}
+        try:
+            return dict(self._queue_depths())
+        except Exception as exc:  # a broker that is down must not break /metrics
+            self._log(f"reading the queue depths failed: {exc!r}")
+            return {}
+
+    def health(self) -> dict[str, str]:
+        """Each backend server's state: ``"ok"`` or what went wrong (empty when embedded)."""
+        out: dict[str, str] = {}
+        for name, check in self._checks.items():
+            try:
+                check()
+            except Exception as exc:
+                out[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+            else:
+                out[name] = "ok"
+        return out
 
     def ready(self) -> bool:
         loaded = set(self._segmenters.loaded())
@@ -327,15 +354,17 @@ class JobService:
             if self._started:
                 return
             self._started = True
-        report = maintenance.recover(self.deps, self.config.max_attempts)
-        if report.requeued or report.failed or report.queued:
-            self._log(
-                f"recovered jobs: {report.requeued} re-queued, {report.failed} failed "
-                f"(interrupted), {report.queued} waiting"
-            )
+        if self.config.recover:
+            report = maintenance.recover(self.deps, self.config.max_attempts)
+            if report.requeued or report.failed or report.queued:
+                self._log(
+                    f"recovered jobs: {report.requeued} re-queued, {report.failed} failed "
+                    f"(interrupted), {report.queued} waiting"
+                )
         if self._webhooks is not None:
             self._webhooks.start()
-            self._webhooks.redeliver_pending()
+            if self.config.recover:
+                self._webhooks.redeliver_pending()
         self._warmup.start()
         self._queue.start()
         self._cleaner.start()

@@ -42,6 +42,8 @@ class ServiceStats:
     recent: tuple[float, ...] = field(default=())  # the last latency samples (seconds)
     #: per pipeline stage (decode, inference, refine, encode), succeeded jobs only
     stages: Mapping[str, Histogram] = field(default_factory=dict)
+    #: messages waiting per broker queue (distributed backend; empty for the embedded one)
+    queues: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,8 @@ class ServiceConfig:
     #: blob folders without a job record are deleted once this old
     orphan_grace: float = 3600.0
     progress_interval: float = 0.2
+    #: at start(), re-queue jobs a crash interrupted and re-send unsettled webhooks (the
+    #: embedded server owns its jobs; distributed API nodes leave this to the workers)
+    recover: bool = True
+    #: how often wait()/run_sync re-read a job that another process settles
+    wait_poll: float = 1.0

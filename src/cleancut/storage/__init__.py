@@ -86,11 +86,18 @@ def _open_local(url: str) -> BlobStore:
     return LocalBlobStore(Path(url))
 
 
-#: Storage URL scheme -> opener. A plain path (no scheme) means a local folder. Issue 8 adds
-#: "s3" here.
+def _open_s3(url: str) -> BlobStore:
+    from cleancut.storage.s3 import open_s3
+
+    return open_s3(url)
+
+
+#: Storage URL scheme -> opener. A plain path (no scheme) means a local folder; ``s3://bucket/
+#: prefix`` is S3-compatible object storage (``storage/s3.py``, boto3).
 OPENERS: dict[str, Callable[[str], BlobStore]] = {
     "": _open_local,
     "file": _open_local,
+    "s3": _open_s3,
 }
 
 
