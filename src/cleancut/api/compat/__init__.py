@@ -39,6 +39,7 @@ def _loaders() -> dict[str, Callable[[], VendorFactory]]:
     # Imports happen only for the vendors switched on.
     return {
         "artworks": lambda: importlib.import_module("cleancut.api.compat.artworks").vendor,
+        "tools": lambda: importlib.import_module("cleancut.api.compat.tools").vendor,
         "image_store": lambda: importlib.import_module("cleancut.api.compat.image_store").vendor,
         "removebg": lambda: importlib.import_module("cleancut.api.compat.removebg").vendor,
     }

@@ -33,10 +33,10 @@ from cleancut.api.compat.artworks_schemas import (
     RemoveBackgroundRequest,
     artwork,
     error_responses,
-    job_id_of,
     render_error,
     result_name,
 )
+from cleancut.api.compat.uuid_ids import job_id_of
 from cleancut.api.context import ApiContext, validate_body
 from cleancut.api.downloads import blob_response
 from cleancut.api.options import RemovalOptions

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from cleancut.api.compat.uuid_ids import as_uuid
 from cleancut.api.errors import ErrorInfo
 from cleancut.jobs.model import CUTOUT, Job, JobStatus
 
@@ -79,20 +79,6 @@ class ArtworkError(BaseModel):
     error: str
 
 
-def artwork_id(job_id: str) -> str:
-    return str(uuid.UUID(hex=job_id))
-
-
-def job_id_of(artwork: str) -> str | None:
-    """The job id an artwork id names, or None for text that is not a UUID."""
-    if len(artwork) > 64:
-        return None
-    try:
-        return uuid.UUID(artwork).hex
-    except ValueError:
-        return None
-
-
 def result_token(secret: bytes, job_id: str) -> str:
     return hmac.new(secret, f"artwork-result:{job_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -121,7 +107,7 @@ def artwork(job: Job, base_url: str, secret: bytes) -> dict[str, Any]:
     duration = 0.0
     if job.started_at is not None and job.finished_at is not None:
         duration = round(max(0.0, job.finished_at - job.started_at), 3)
-    aid = artwork_id(job.id)
+    aid = as_uuid(job.id)
     name = result_name(job, secret)
     results = [f"{base_url}v2/artworks/{aid}/results/{name}"] if name else []
     return {
