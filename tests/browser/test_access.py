@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tests.api.serverproc import ServerProcess
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.helpers import focus_by_tab, upload, wait_done, wait_shown
+from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -128,24 +129,24 @@ def test_fits_a_phone(page_at: OpenPage, eval_dir: Path) -> None:
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
 
 
-def test_screenshot_for_the_readme(page_at: OpenPage, eval_dir: Path) -> None:
+def test_screenshot_for_the_readme(page_at: OpenPage) -> None:
     """The README's picture: written to test-artifacts/browser/web.png on every run, and to
-    the path in CLEANCUT_DOCS_SCREENSHOT when set (docs/web.png is made that way)."""
-    page = page_at(viewport={"width": 1440, "height": 1180})
-    folder = eval_dir / "alphamatting" / "images"
-    upload(page, folder / "GT04.png", folder / "GT13.png")
-    wait_done(page, 2)
-    page.locator(".item-select").first.click()
-    wait_shown(page, "GT04.png")
+    the path in CLEANCUT_DOCS_SCREENSHOT when set (docs/web.png is made that way). It shows
+    the repository's public-domain sample, never an evaluation photo."""
+    page = page_at(viewport={"width": 1440, "height": 900})
+    upload(page, REPO / "examples" / "astronaut.jpg")
+    wait_done(page)
+    wait_shown(page, "astronaut.jpg")
     page.locator("input[name=bg][value=gradient]").check()
+    page.locator("#grad-angle").fill("135")
     page.locator("#shadow-on").check()
     wait_shown(page, "gradient background, shadow")
-    page.locator("#compare").fill("42")
+    page.locator("#compare").fill("40")
     page.mouse.move(0, 0)
     page.evaluate("document.activeElement.blur()")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / "web.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=True)
     if target := os.environ.get("CLEANCUT_DOCS_SCREENSHOT"):
         shutil.copyfile(path, target)
 

@@ -232,3 +232,63 @@ def test_url_input(page_at: OpenPage, photo_server: str) -> None:
     wait_done(page)
     wait_shown(page, "photo.jpg")
     expect(page.locator("#url-error")).to_be_hidden()
+
+
+def test_every_adjustment_previews_and_every_format_downloads(
+    page_at: OpenPage, eval_dir: Path, tmp_path: Path
+) -> None:
+    page = page_at()
+    folder = eval_dir / "people-removebg" / "images"
+    upload(page, folder / "p015.jpg")
+    wait_done(page)
+    wait_shown(page)
+    status = page.locator("#stage-status")
+
+    page.locator("input[name=bg][value=gradient]").check()
+    page.locator("#grad-angle").fill("90")
+    expect(page.locator("#grad-angle-out")).to_have_text("90°")
+    wait_shown(page, "gradient background")
+    page.locator("input[name=bg][value=blur]").check()
+    page.locator("#bg-blur").fill("80")
+    wait_shown(page, "blur background")
+    page.locator("input[name=bg][value=image]").check()
+    wait_shown(page, "Choose a background picture")
+    page.locator("#bg-image").set_input_files(str(folder / "p001.jpg"))
+    wait_shown(page, "image background")
+    page.locator("#shadow-on").check()
+    page.locator("#shadow-opacity").fill("80")
+    wait_shown(page, "image background, shadow")
+    if page.locator("#refine-group").is_visible():
+        page.locator("#refine-level").select_option("2")
+        page.locator("#decontaminate").fill("50")
+        expect(page.locator("#decontaminate-out")).to_have_text("50%")
+    page.locator("#trim").check()
+    page.locator("#margin").fill("5")
+    page.locator("#margin-unit").select_option("%")
+    wait_shown(page, "trimmed")
+    expect(status).not_to_have_attribute("data-state", "error")
+    expect(page.locator("#before")).to_be_hidden()  # a trimmed result has its own geometry
+    expect(page.locator("#compare")).to_be_disabled()
+    choose_view(page, "mask")
+    wait_shown(page, "mask")
+    expect(status).not_to_have_attribute("data-state", "error")
+
+    page.get_by_role("button", name="Reset adjustments").click()
+    choose_view(page, "cutout")
+    wait_shown(page, "transparent background")
+    expect(page.locator("#before")).to_be_visible()
+    magic = {
+        "webp": (b"RIFF", 0),
+        "avif": (b"ftyp", 4),
+        "jpeg-path": (b"\xff\xd8", 0),
+        "svg": (b"<svg", None),
+    }
+    for fmt, (signature, offset) in magic.items():
+        page.locator("#format").select_option(fmt)
+        data = download(page, "#download", tmp_path).read_bytes()
+        if offset is None:
+            assert signature in data[:400], (fmt, data[:80])
+        else:
+            assert data[offset : offset + len(signature)] == signature, (fmt, data[:16])
+        if fmt == "jpeg-path":
+            assert b"8BIM" in data  # the Photoshop resource with the clipping path

@@ -62,6 +62,7 @@ export class Viewer {
       el.disabled = empty;
     }
     if (empty) {
+      this.stage.style.removeProperty("height");
       this.after.removeAttribute("src");
       this.before.removeAttribute("src");
       this.size = null;
@@ -124,8 +125,14 @@ export class Viewer {
     const padX = parseFloat(styles.paddingLeft) + parseFloat(styles.paddingRight);
     const padY = parseFloat(styles.paddingTop) + parseFloat(styles.paddingBottom);
     const boxW = Math.max(40, this.stage.clientWidth - padX);
-    const boxH = Math.max(40, this.stage.clientHeight - padY);
+    const boxH = Math.max(40, this.maxStageHeight() - padY);
     return Math.min(boxW, (boxH * w) / h, w * 2);
+  }
+
+  // The stage is as tall as the fitted image needs, up to its CSS max-height.
+  maxStageHeight() {
+    const max = parseFloat(getComputedStyle(this.stage).maxHeight);
+    return Number.isFinite(max) ? max : this.stage.clientHeight;
   }
 
   maxZoom() {
@@ -135,7 +142,13 @@ export class Viewer {
 
   layout() {
     if (!this.size) return;
-    const width = this.fitWidth() * this.zoom;
+    const fit = this.fitWidth();
+    const styles = getComputedStyle(this.stage);
+    const padY = parseFloat(styles.paddingTop) + parseFloat(styles.paddingBottom);
+    const border = parseFloat(styles.borderTopWidth) + parseFloat(styles.borderBottomWidth);
+    const fitHeight = (fit * this.size[1]) / this.size[0];
+    this.stage.style.height = `${Math.min(this.maxStageHeight(), fitHeight + padY + border)}px`;
+    const width = fit * this.zoom;
     const height = (width * this.size[1]) / this.size[0];
     this.canvas.style.width = `${width}px`;
     this.canvas.style.height = `${height}px`;
