@@ -211,6 +211,9 @@ def test_errors_use_the_image_store_envelope(store: TestClient) -> None:
     assert assert_error(bad_format, 422, "validation_error")["param"] == "format"
     not_image = store.post("/v1/images", files={"file": ("a.txt", b"hello", "text/plain")})
     assert_error(not_image, 415, "unsupported_format")
+    files = {"file": ("a.png", png_bytes(), "image/png")}
+    long_name = store.post("/v1/images", files=files, data={"name": "n" * 256})
+    assert assert_error(long_name, 422, "validation_error")["param"] == "name"
     no_file = store.post("/v1/images", files={"other": ("a.png", png_bytes(), "image/png")})
     assert_error(no_file, 422, "validation_error")
     assert_error(store.post("/v1/images", content=b"x", headers={"content-type": "text/x"}), 415)

@@ -39,7 +39,7 @@ from cleancut.api.compat.image_store_records import (
 )
 from cleancut.api.context import ApiContext, error_for_code, missing, validate_body
 from cleancut.api.downloads import blob_response
-from cleancut.api.errors import ErrorInfo
+from cleancut.api.errors import BodyInvalid, ErrorInfo
 from cleancut.api.intake import JSON, MULTIPART
 from cleancut.api.options import RemovalOptions
 from cleancut.api.uploads import check_image, media_type, read_body, read_json, read_multipart
@@ -51,6 +51,8 @@ PREFIX = "/v1/images"
 USAGE_HEADER = "X-Usage-Operations"
 #: Image-processing operations each endpoint counts (the seed: remove-background is two).
 OPERATIONS = {"upload": 0, "remove-background": 2, "convert": 1, "publish": 0}
+MAX_NAME = 255
+TOO_LONG = f"String should have at most {MAX_NAME} characters"
 ImageId = Annotated[str, Path(max_length=80, description="the image's id (image_...)")]
 
 
@@ -157,7 +159,7 @@ def vendor(ctx: ApiContext, policy: net.NetPolicy) -> Vendor:
 
 
 def build_router(ctx: ApiContext, policy: net.NetPolicy) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, responses=_errors(401, 404, 429, 500))
+    router = APIRouter(prefix=PREFIX, responses=_errors(401, 404, 422, 429, 500))
     service = ctx.service
     repo = ImageRepo(service.blobs)
     max_pixels = ctx.settings.max_pixels
@@ -201,7 +203,10 @@ def build_router(ctx: ApiContext, policy: net.NetPolicy) -> APIRouter:
     @router.get(
         "/{image_id}/content",
         response_class=Response,
-        responses={200: {"description": "The image's bytes", "content": {"image/*": _BINARY}}},
+        responses={
+            200: {"description": "The image's bytes", "content": {"image/*": _BINARY}},
+            304: {"description": "Not modified (If-None-Match)"},
+        },
         summary="Download an image",
     )
     def image_content(request: Request, image_id: ImageId, client: Caller) -> Response:
@@ -236,7 +241,7 @@ def build_router(ctx: ApiContext, policy: net.NetPolicy) -> APIRouter:
     @router.post(
         "/{image_id}/convert",
         response_model=Image,
-        responses={200: {"headers": _USAGE}, **_errors(400, 422)},
+        responses={200: {"headers": _USAGE}, **_errors(400, 413, 422)},
         openapi_extra=_json_body(ConvertBody),
         summary="Convert to png, webp or jpeg: a new image",
     )
@@ -293,13 +298,16 @@ async def _read_upload(request: Request, limit: int, policy: net.NetPolicy) -> t
             raise missing("file", "a multipart field 'file' with the image is required")
         data = check_image(file.data, limit, "file")
         name_part = parts.get("name")
-        name = name_part.text().strip()[:255] if name_part else ""
-        return data, name or file.filename or "image"
+        name = name_part.text().strip() if name_part else ""
+        if len(name) > MAX_NAME:
+            raise BodyInvalid([{"loc": ("name",), "msg": TOO_LONG, "type": "string_too_long"}])
+        return data, name or (file.filename or "image")[:MAX_NAME]
     if kind == JSON or kind.endswith("+json"):
         body: ImageFromUrl = validate_body(ImageFromUrl, await read_json(request, 64 * 1024))
         fetched = await run_in_threadpool(net.fetch, body.url, policy)
         data = check_image(fetched.content, limit, "the image at url")
-        return data, body.name or posixpath.basename(urlsplit(body.url).path) or "image"
+        default = posixpath.basename(urlsplit(body.url).path)[:MAX_NAME] or "image"
+        return data, body.name or default
     raise UnsupportedFormat(
         f"cannot take a {kind or 'body without a content type'}",
         hint="send multipart/form-data (file, name) or application/json (url, name)",
