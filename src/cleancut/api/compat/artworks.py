@@ -89,6 +89,8 @@ def check_webhook(url: str, policy: NetPolicy, resolver: Resolver | None = None)
     vendor's rule, with our webhook policy. Raises a 400 error otherwise."""
     try:
         net.validate_url(url, policy.for_webhooks(), resolver=resolver)
+    except (net.InvalidURL, net.URLForbidden) as exc:
+        raise type(exc)(f"webhook: {exc.message}", hint=exc.hint) from None
     except net.URLFetchFailed as exc:  # the name does not resolve
         raise InvalidInput(f"webhook: {exc.message}") from None
 

@@ -10,13 +10,8 @@ Job ids are written as UUIDs. Every route needs the API key when the server has 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -25,6 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from cleancut.api import sse
 from cleancut.api.auth import Caller
 from cleancut.api.compat import Vendor
+from cleancut.api.compat.tools_files import check_name, files, render_effects, tools_job, url
+from cleancut.api.compat.tools_progress import frames
 from cleancut.api.compat.tools_settings import (
     META_KEY,
     EffectsSettings,
@@ -32,39 +29,24 @@ from cleancut.api.compat.tools_settings import (
     display_name,
     effect_options,
     error_responses,
-    mask_name,
     nobg_name,
     original_name,
     removal_options,
     render_error,
     tools_meta,
 )
-from cleancut.api.compat.uuid_ids import as_uuid, job_id_of
+from cleancut.api.compat.uuid_ids import as_uuid
 from cleancut.api.context import ApiContext, missing, validate_body
 from cleancut.api.downloads import blob_response, disposition
 from cleancut.api.uploads import check_image, read_multipart
 from cleancut.core.io import sniff_format
-from cleancut.core.types import Options
-from cleancut.errors import InvalidInput, InvalidOptions, JobNotFound, ResultNotFound
+from cleancut.errors import InvalidInput, InvalidOptions, ResultNotFound
 from cleancut.jobs.blobs import INPUT_TYPES
-from cleancut.jobs.model import CUTOUT, ORIGINAL, Job, JobEvent, JobStatus
-from cleancut.jobs.service import EventStream, JobService, Submission
+from cleancut.jobs.model import CUTOUT
+from cleancut.jobs.service import Submission
 from cleancut.net import NetPolicy
 
 PREFIXES = ("/api/v1/tools", "/api/v1/jobs", "/api/v1/download")
-DOWNLOAD = "/api/v1/download"
-#: Our stages as the vendor's progress text.
-STAGES = {
-    "queued": "Waiting in queue...",
-    "processing": "Starting...",
-    "decode": "Loading image...",
-    "inference": "Removing background...",
-    "refine": "Refining edges...",
-    "encode": "Encoding result...",
-    "save": "Saving result...",
-    "fetch": "Downloading image...",
-    "upload": "Uploading result...",
-}
 JobIdPath = Annotated[str, Path(max_length=64, description="the job id (a UUID)")]
 _MULTIPART = {
     "requestBody": {
@@ -145,10 +127,10 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         summary="Follow a job (Server-Sent Events)",
     )
     async def progress(job_id: JobIdPath, client: Caller) -> StreamingResponse:
-        job = await run_in_threadpool(_tools_job, service, job_id, client.owner)
+        job = await run_in_threadpool(tools_job, service, job_id, client.owner)
         stream = await run_in_threadpool(service.subscribe, job.id, client.owner)
-        frames = _frames(stream, ctx, job.id, client.owner)
-        return StreamingResponse(frames, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        body = frames(stream, ctx, job.id, client.owner)
+        return StreamingResponse(body, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
 
     @router.get(
         "/api/v1/download/{job_id}/{filename:path}",
@@ -160,9 +142,9 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         summary="Download one of a job's files (the names its results give)",
     )
     def download(request: Request, job_id: JobIdPath, filename: str, client: Caller) -> Response:
-        _check_name(filename)
-        job = _tools_job(service, job_id, client.owner)
-        blob = _files(job).get(filename)
+        check_name(filename)
+        job = tools_job(service, job_id, client.owner)
+        blob = files(job).get(filename)
         if blob is None:
             raise ResultNotFound("file not found")
         ref, data = service.open_blob(job, blob)
@@ -183,7 +165,7 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         if part is None:
             raise missing("settings", "no settings provided")
         settings: EffectsSettings = _settings(EffectsSettings, part)
-        parent = await run_in_threadpool(_tools_job, service, settings.jobId, client.owner)
+        parent = await run_in_threadpool(tools_job, service, settings.jobId, client.owner)
         info = tools_meta(parent.meta)
         assert info is not None
         if original_name(settings.filename) != original_name(info["filename"]):
@@ -193,11 +175,11 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         public = effect_options(settings, model=parent.options.model)
         options = ctx.core_options(public, background_image=image)
         child = await run_in_threadpool(
-            _render, service, parent, options, info["filename"], client.owner
+            render_effects, service, parent, options, info["filename"], client.owner
         )
-        url = _url(child, nobg_name(info["filename"], settings.extension))
+        link = url(child, nobg_name(info["filename"], settings.extension))
         size = child.results[CUTOUT].size
-        return JSONResponse({"jobId": settings.jobId, "downloadUrl": url, "processedSize": size})
+        return JSONResponse({"jobId": settings.jobId, "downloadUrl": link, "processedSize": size})
 
     return Vendor(
         name="tools",
@@ -225,18 +207,6 @@ def _removal_meta(
     return info
 
 
-def _check_name(filename: str) -> None:
-    """Served names are plain ``{stem}_{kind}.{ext}``: anything with a path in it is refused
-    before it is looked up (and a name is only ever a key into the job's own blobs)."""
-    if (
-        not filename
-        or filename.startswith(".")
-        or any(c in filename for c in "/\\\x00")
-        or not filename.isprintable()
-    ):
-        raise InvalidInput("invalid file name")
-
-
 def _settings(model: type[Any], part: Any) -> Any:
     if part is None:
         return validate_body(model, {}, "settings")
@@ -245,139 +215,3 @@ def _settings(model: type[Any], part: Any) -> Any:
     except json.JSONDecodeError:
         raise InvalidInput("settings must be valid JSON") from None
     return validate_body(model, raw, "settings")
-
-
-def _tools_job(service: JobService, job_id: str, owner: str | None) -> Job:
-    """The job a tools id names (404 for other ids and for jobs the tools API did not make)."""
-    own = job_id_of(job_id)
-    job = service.get(own, owner) if own is not None else None
-    if job is None or tools_meta(job.meta) is None:
-        raise JobNotFound(f"job {job_id} not found")
-    return job
-
-
-def _files(job: Job) -> dict[str, str]:
-    """Served file name → blob name, for this job."""
-    info = tools_meta(job.meta)
-    if info is None or job.status is not JobStatus.SUCCEEDED:
-        return {}
-    filename = info["filename"]
-    files = {original_name(filename): ORIGINAL}
-    if info.get("kind") == "effects":
-        files[nobg_name(filename, job.options.output.format)] = CUTOUT
-    else:
-        files[mask_name(filename)] = CUTOUT
-    return files
-
-
-def _url(job: Job, name: str) -> str:
-    return f"{DOWNLOAD}/{as_uuid(job.id)}/{quote(name)}"
-
-
-def _render(
-    service: JobService, parent: Job, options: Options, filename: str, owner: str | None
-) -> Job:
-    """An effects job over ``parent``'s matte (its refinement settings kept)."""
-    info = tools_meta(parent.meta) or {}
-    root = info.get("root") or parent.id
-    meta = {META_KEY: {"kind": "effects", "filename": filename, "root": root}}
-    options = replace(options, refine=parent.options.refine)
-    return service.apply_effects(parent.id, options, owner, meta=meta)
-
-
-def _result(ctx: ApiContext, job_id: str, owner: str | None) -> dict[str, Any]:
-    """The complete frame's ``result``; phase 1 effects are rendered here, once it is done."""
-    service = ctx.service
-    job = service.get(job_id, owner)
-    info = tools_meta(job.meta)
-    assert info is not None
-    filename = info["filename"]
-    original = job.results[ORIGINAL]
-    processed = job.results[CUTOUT]
-    if info.get("kind") == "effects":
-        root = service.get(str(info.get("root")), owner)
-        mask_url = _url(root, mask_name(filename))
-        download = _url(job, nobg_name(filename, job.options.output.format))
-    else:
-        mask_url = download = _url(job, mask_name(filename))
-        asked = info.get("effects")
-        if isinstance(asked, Mapping):
-            effects = RemoveSettings.model_validate(asked)
-            public = effect_options(effects, model=job.options.model)
-            child = _render(service, job, ctx.core_options(public), filename, owner)
-            download = _url(child, nobg_name(filename, effects.extension))
-            processed = child.results[CUTOUT]
-    return {
-        "jobId": as_uuid(job.id),
-        "downloadUrl": download,
-        "maskUrl": mask_url,
-        "originalUrl": _url(job, original_name(filename)),
-        "originalSize": original.size,
-        "processedSize": processed.size,
-        "filename": filename,
-        "model": job.options.model,
-    }
-
-
-def _frame(data: dict[str, Any]) -> bytes:
-    return f"event: progress\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-async def _final(ctx: ApiContext, event: JobEvent, owner: str | None) -> dict[str, Any]:
-    tail = {"jobId": as_uuid(event.job_id), "type": "single"}
-    percent = int(event.progress * 100)
-    if event.kind == "complete":
-        try:
-            result = await run_in_threadpool(_result, ctx, event.job_id, owner)
-        except Exception as exc:  # expired meanwhile, effects refused ...
-            message = getattr(exc, "message", None) or "the result is not available"
-            return {"phase": "failed", "percent": percent, "error": message, **tail}
-        return {"phase": "complete", "percent": 100, "result": result, **tail}
-    if event.status is JobStatus.CANCELED:
-        return {"phase": "failed", "percent": percent, "error": "Canceled", **tail}
-    message = event.data.get("message") or "Processing failed"
-    code = event.data.get("code")
-    return {"phase": "failed", "percent": percent, "error": message, "code": code, **tail}
-
-
-async def _frames(
-    stream: EventStream, ctx: ApiContext, job_id: str, owner: str | None
-) -> AsyncIterator[bytes]:
-    queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for event in stream:
-                await queue.put(event)
-        finally:
-            await queue.put(None)
-
-    task = asyncio.create_task(pump())
-    try:
-        yield b"retry: 3000\n\n"
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), ctx.heartbeat)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if event is None:
-                return
-            if event.final:
-                yield _frame(await _final(ctx, event, owner))
-                return
-            stage = event.stage if event.status is JobStatus.PROCESSING else event.status.value
-            data = {
-                "phase": "processing",
-                "stage": STAGES.get(stage or "processing", "Processing..."),
-                "percent": min(99, int(event.progress * 100)),
-                "jobId": as_uuid(job_id),
-                "type": "single",
-            }
-            yield _frame(data)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        with contextlib.suppress(Exception):
-            await stream.aclose()
