@@ -38,6 +38,8 @@ VendorFactory = Callable[["ApiContext", "NetPolicy"], Vendor]
 def _loaders() -> dict[str, Callable[[], VendorFactory]]:
     # Imports happen only for the vendors switched on.
     return {
+        "adobe_v1": lambda: importlib.import_module("cleancut.api.compat.adobe_v1").vendor,
+        "adobe_v2": lambda: importlib.import_module("cleancut.api.compat.adobe_v2").vendor,
         "artworks": lambda: importlib.import_module("cleancut.api.compat.artworks").vendor,
         "tools": lambda: importlib.import_module("cleancut.api.compat.tools").vendor,
         "image_store": lambda: importlib.import_module("cleancut.api.compat.image_store").vendor,

@@ -1,0 +1,65 @@
+"""Loopback HTTP servers for the Adobe tests: a "bucket" that hands out files on GET and
+records what is PUT (or refuses it), standing in for pre-signed object-store URLs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Bucket:
+    base: str
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
+    puts: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
+    refuse: dict[str, int] = field(default_factory=dict)  # path -> status for PUT
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@contextmanager
+def bucket() -> Iterator[Bucket]:
+    state = Bucket("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = state.files.get(self.path)
+            if found is None:
+                self._reply(404, b"<Error>NoSuchKey</Error>", "application/xml")
+            else:
+                self._reply(200, *found)
+
+        def do_PUT(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if self.path in state.refuse:
+                self._reply(state.refuse[self.path], b"<Error>AccessDenied</Error>", "text/xml")
+                return
+            state.puts[self.path] = (body, self.headers.get("Content-Type", ""))
+            self._reply(200, b"", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
