@@ -161,7 +161,7 @@ def vendor(ctx: ApiContext, policy: net.NetPolicy) -> Vendor:
 def build_router(ctx: ApiContext, policy: net.NetPolicy) -> APIRouter:
     router = APIRouter(prefix=PREFIX, responses=_errors(401, 404, 422, 429, 500))
     service = ctx.service
-    repo = ImageRepo(service.blobs)
+    repo = ImageRepo(lambda: service.blobs)
     max_pixels = ctx.settings.max_pixels
 
     def store(owner: str | None, name: str, data: bytes) -> ImageRecord:

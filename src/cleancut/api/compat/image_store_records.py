@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
@@ -117,9 +118,13 @@ def _rgba(rgb: U8, alpha: U8) -> U8:
 class ImageRepo:
     """Images of every owner in one blob store; all methods are synchronous."""
 
-    def __init__(self, blobs: BlobStore) -> None:
-        self._blobs = blobs
-        self._lock = threading.Lock()  # publish/unpublish read-modify-write the record
+    def __init__(self, blobs: Callable[[], BlobStore]) -> None:
+        self._store = blobs  # looked up on use: the router is built before the service starts
+        self._lock = threading.Lock()  # publish read-modifies-writes the record
+
+    @property
+    def _blobs(self) -> BlobStore:
+        return self._store()
 
     @staticmethod
     def _folder(owner: str | None, image_id: str) -> str:
