@@ -31,7 +31,7 @@ from cleancut.core.predict import ModelPool
 from cleancut.errors import InvalidInput
 from cleancut.jobs.local import LocalConfig, build_local_service
 from cleancut.net import NetPolicy
-from tests.api.conftest import KEY, OTHER_KEY, MakeApp, server_settings
+from tests.api.conftest import KEY, OTHER_KEY, MakeApp, png_bytes, server_settings
 from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
 from tests.jobs.conftest import LoopbackServer, serve
@@ -230,6 +230,9 @@ def test_malformed_bodies_and_unknown_artworks(client: TestClient) -> None:
     assert_vendor_error(client.get(f"/v2/artworks/{uuid.uuid4()}"), 404)
     assert_vendor_error(client.get("/v2/artworks/not-a-uuid"), 404)
     assert_vendor_error(client.get("/v2/artworks/x/y/z"), 404)
+    files = {"file": ("square.png", png_bytes(), "image/png")}
+    native = client.post("/v1/jobs", files=files).json()["id"]  # not an artwork
+    assert_vendor_error(client.get(f"/v2/artworks/{uuid.UUID(native)}"), 404)
 
 
 def test_rate_limits_are_429_with_retry_after(make_app: MakeApp) -> None:

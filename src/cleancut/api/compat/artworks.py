@@ -43,7 +43,7 @@ from cleancut.api.options import RemovalOptions
 from cleancut.api.uploads import read_json
 from cleancut.errors import InvalidInput, JobNotFound, ResultNotFound
 from cleancut.jobs.model import CUTOUT, Job
-from cleancut.jobs.service import Submission
+from cleancut.jobs.service import JobService, Submission
 from cleancut.jobs.webhooks import PAYLOAD_KEY
 from cleancut.net import NetPolicy, WebhookSpec
 from cleancut.net_validate import Resolver
@@ -147,7 +147,7 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         summary="An artwork: its status, and the result URLs once it succeeded",
     )
     def get_artwork(request: Request, artwork_id: ArtworkId, client: Caller) -> JSONResponse:
-        job = service.get(_job_id(artwork_id), client.owner)
+        job = _artwork_job(service, artwork_id, client.owner)
         return JSONResponse(artwork(job, str(request.base_url), secret))
 
     @router.get(
@@ -165,7 +165,7 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
         name: Annotated[str, PathParam(max_length=80)],
     ) -> Response:
         try:
-            job = service.get(_job_id(artwork_id))
+            job = _artwork_job(service, artwork_id)
         except JobNotFound:
             job = None
         expected = result_name(job, secret) if job is not None else None
@@ -183,8 +183,10 @@ def vendor(ctx: ApiContext, policy: NetPolicy) -> Vendor:
     )
 
 
-def _job_id(artwork_id: str) -> str:
+def _artwork_job(service: JobService, artwork_id: str, owner: str | None = None) -> Job:
+    """The job an artwork id names; other jobs (native, other vendors') are not artworks."""
     job_id = job_id_of(artwork_id)
-    if job_id is None:
+    job = service.get(job_id, owner) if job_id is not None else None
+    if job is None or META_KEY not in job.meta:
         raise JobNotFound(f"no artwork {artwork_id}")
-    return job_id
+    return job
