@@ -100,3 +100,53 @@ def focus_by_tab(page: Any, predicate: str, limit: int = 60) -> None:
         if page.evaluate(check):
             return
     raise AssertionError(f"Tab never reached an element where {predicate}")
+
+
+#: The lowest text contrast on the page: every element with its own text, against the colour
+#: behind it (translucent backgrounds blended up the tree; text over pictures and disabled
+#: controls, which WCAG exempts, left out).
+_CONTRAST = """() => {
+  const rgba = (text) => {
+    const m = text.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const luminance = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const behind = (el) => {
+    const layers = [];
+    for (let node = el; node; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.backgroundImage !== "none") return null;
+      const c = rgba(style.backgroundColor);
+      if (c && c[3] > 0) layers.push(c);
+      if (c && c[3] >= 1) break;
+    }
+    let colour = [255, 255, 255];
+    for (const [r, g, b, a] of layers.reverse()) {
+      colour = colour.map((c, i) => [r, g, b][i] * a + c * (1 - a));
+    }
+    return colour;
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.checkVisibility() || el.closest(":disabled, .visually-hidden")) continue;
+    const style = getComputedStyle(el);
+    if (Number(style.opacity) < 1) continue;
+    const bg = behind(el);
+    if (!bg) continue;
+    const fg = rgba(style.color);
+    const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+    const what = `${el.tagName}.${el.className}`;
+    worst.push([(hi + 0.05) / (lo + 0.05), what, el.textContent.trim().slice(0, 30)]);
+  }
+  return worst.sort((a, b) => a[0] - b[0]).slice(0, 5);
+}"""
+
+
+def lowest_contrast(page: Any) -> list[tuple[float, str, str]]:
+    return [tuple(row) for row in page.evaluate(_CONTRAST)]

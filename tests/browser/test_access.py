@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.api.serverproc import ServerProcess
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.helpers import focus_by_tab, upload, wait_done, wait_shown
+from tests.browser.helpers import focus_by_tab, lowest_contrast, upload, wait_done, wait_shown
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -195,3 +195,23 @@ def test_key_panel_opens_on_request_without_keys(page_at: OpenPage) -> None:
     expect(page.locator("#api-key")).to_be_focused()
     page.locator("#key-toggle").click()
     expect(page.locator("#key-panel")).to_be_hidden()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast(page_at: OpenPage, eval_dir: Path, tmp_path: Path, scheme: str) -> None:
+    """WCAG AA: at least 4.5:1 for all text, in both colour schemes, with a finished and a
+    failed image in the queue."""
+    page = page_at(expected_errors=("the server responded with a status of",))
+    page.emulate_media(color_scheme=scheme)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + bytes(200))
+    upload(page, small_photo(eval_dir), broken)
+    wait_done(page)
+    expect(page.locator(".item[data-state=failed]")).to_have_count(1)
+    wait_shown(page)
+    page.locator("#key-toggle").click()
+    worst = lowest_contrast(page)
+    assert worst
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"scheme-{scheme}.png"), full_page=True)
+    assert worst[0][0] >= 4.5, worst
