@@ -48,6 +48,9 @@ class Exploding(JobService):
     def stats(self) -> Any:
         return self.inner.stats()
 
+    def register_webhook_payload(self, name: str, render: Any) -> None:
+        self.inner.register_webhook_payload(name, render)
+
     def get(self, job_id: str, owner: str | None = None) -> Any:
         raise RuntimeError("secret internals /etc/cleancut")
 
