@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run demo test lint typecheck unit bench-quality bench-server clean
+.PHONY: setup run demo test lint typecheck unit bench-quality bench-speed bench-server clean
 
 setup:
 	@./scripts/setup.sh
@@ -32,6 +32,12 @@ test: setup lint typecheck unit
 bench-quality:
 	@CLEANCUT_EXTRAS=dev,bench ./scripts/setup.sh
 	$(BIN)/python bench/quality.py
+
+# rembg from the bench extra; IMG.LY is installed from npm into ~/.cache/cleancut-bench.
+bench-speed:
+	@CLEANCUT_EXTRAS=dev,bench ./scripts/setup.sh
+	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/speed.py --encoders --inputs "12 MP"
 
 bench-server: setup
 	$(BIN)/python bench/server_load.py

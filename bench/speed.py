@@ -219,6 +219,32 @@ def table(rows: list[Row], rss: dict[tuple[str, str], float]) -> list[str]:
     return lines
 
 
+def encoders(args: argparse.Namespace) -> int:
+    from _speed_encoders import cutout_of, encoder_table
+
+    name = args.inputs.split(",")[0].strip()
+    rel, mp = PHOTOS[name]
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="cleancut-speed-") as tmp:
+        path = make_input(args.eval_dir / rel, mp, Path(tmp) / "input.jpg", seed=0)
+        rgba = cutout_of(str(path))
+    lines = encoder_table(rgba, args.runs, lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"Machine: {machine()}")
+    print(f"Code: {source_id()}")
+    print(f"Command: {command_line()}")
+    print(
+        "Load average (1/5/15 min) before: {:.2f}/{:.2f}/{:.2f}".format(*load_before)
+        + ", after: {:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
+        + f"; wall time {time.perf_counter() - t0:.0f} s"
+    )
+    h, w = rgba.shape[:2]
+    print(f"Input: cleancut's RGBA cut-out of the {name} bench photo ({w}×{h})")
+    print()
+    print("\n".join(lines))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval-dir", type=Path, default=EVAL)
@@ -235,7 +261,14 @@ def main() -> int:
         default=Path.home() / ".cache" / "cleancut-bench" / f"imgly-{IMGLY_VERSION}",
     )
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument(
+        "--encoders",
+        action="store_true",
+        help="instead: compare the encoders on cleancut's cut-out of the first input",
+    )
     args = parser.parse_args()
+    if args.encoders:
+        return encoders(args)
 
     cfgs = configs(args)
     if not args.no_imgly:
