@@ -17,14 +17,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 
+T = TypeVar("T")
 POSTGRES = os.environ.get("CLEANCUT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: a Redis database number of its own: the tests delete only their own keys in it
 REDIS = os.environ.get("CLEANCUT_TEST_REDIS", "redis://127.0.0.1:6379/11")
@@ -69,6 +71,18 @@ def require(name: str, url: str, default_port: int) -> None:
     if os.environ.get("CLEANCUT_REQUIRE_SERVICES") == "1":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, step: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(step)
 
 
 def free_port() -> int:
@@ -131,6 +145,20 @@ def forget_redis_keys(url: str, namespace: str) -> None:
         pass
     finally:
         client.close()
+
+
+def forget_amqp_queues(url: str, queues: list[str]) -> None:
+    """Delete this test run's RabbitMQ queues and exchanges (named after the queues)."""
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        for name in queues:
+            channel = conn.channel()
+            with suppress(Exception):
+                channel.queue_delete(name)
+                channel.exchange_delete(name)
+            with suppress(Exception):
+                channel.close()
 
 
 @dataclass

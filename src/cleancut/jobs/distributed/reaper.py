@@ -7,8 +7,10 @@ so two workers sweeping at once do each thing once):
   or lost the database) goes back to the queue and is published again while it has attempts
   left, else it fails as ``interrupted`` with the reason;
 - a queued job whose message was last published longer ago than ``redeliver_after`` is
-  published again (a broker restarted without persistence forgets its messages; the store
-  does not). An extra message is harmless: a delivery runs only a job it can claim.
+  published again once its model's queue is empty (a broker restarted without persistence
+  forgets its messages; the store does not). While messages still wait in the queue there is
+  no sign of a loss, so a long backlog is not duplicated. An extra message is harmless anyway:
+  a delivery runs only a job it can claim.
 """
 
 from __future__ import annotations
@@ -72,11 +74,23 @@ def sweep(
                 failed += 1
                 log(f"job {job.id}: failed, {message}")
     lost_before = now - config.redeliver_after
+    drained: dict[str, bool] = {}
     for job in store.stale_queued(lost_before):
-        if store.mark_enqueued(job.id, lost_before, now):
+        model = job.options.model
+        if model not in drained:  # messages still waiting: no sign that any was lost
+            drained[model] = _queue_empty(app, config.queue(model), log)
+        if drained[model] and store.mark_enqueued(job.id, lost_before, now):
             republished += 1
-            _publish(store, app, config, job.id, job.options.model, log)
+            _publish(store, app, config, job.id, model, log)
     return Sweep(requeued, failed, republished)
+
+
+def _queue_empty(app: Any, queue: str, log: LogFn) -> bool:
+    try:
+        return celery_app.queue_depth(app, queue) == 0
+    except Exception as exc:  # the broker is down: publishing would fail anyway
+        log(f"reading the depth of {queue} failed: {exc!r}")
+        return False
 
 
 def _publish(
