@@ -1,5 +1,5 @@
 """The worker processes of ``bench/speed.py``: one per tool configuration, so each one's peak
-RSS is its own (read from ``wait4`` when it exits), and the IMG.LY install they need."""
+RSS is its own (``VmHWM`` from /proc before it exits), and the IMG.LY install they need."""
 
 from __future__ import annotations
 
@@ -69,14 +69,26 @@ class Worker:
         return WorkerFailed(f"{self.label} {what}; last of its stderr:\n{tail}")
 
     def close(self) -> float:
-        """End the worker and return its peak RSS in MiB."""
+        """End the worker and return its peak RSS in MiB.
+
+        The peak is the child's own ``VmHWM``, read while it idles before exiting. (The
+        ``ru_maxrss`` that ``wait4`` reports is no good here: a child started with vfork
+        inherits the parent's high-water mark at exec, so small children read as the
+        parent's size.)"""
+        peak = _vm_hwm_mib(self._proc.pid)
         if self._proc.stdin is not None:
             self._proc.stdin.close()
-        _, _, usage = os.wait4(self._proc.pid, 0)
-        self._proc.returncode = 0  # reaped here; keeps Popen from waiting again
+        self._proc.wait()
         self._stderr.close()
-        self.peak_rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
-        return self.peak_rss_mb
+        self.peak_rss_mb = peak
+        return peak
+
+
+def _vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise WorkerFailed(f"no VmHWM for process {pid}")
 
 
 def python_worker(label: str, tool: str, config: dict[str, Any], logdir: Path) -> Worker:

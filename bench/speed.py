@@ -7,7 +7,7 @@ Inputs are a 12 MP and a 1 MP JPEG made in a temporary folder from photos in
 ``../shared/eval`` (upscaled with LANCZOS, given a light, seeded grain so that they are
 not unnaturally smooth, saved at quality 92); nothing is written into the repository.
 
-Every tool configuration runs in its own process (its peak RSS is read from ``wait4``)
+Every tool configuration runs in its own process (its peak RSS is its ``VmHWM``)
 and stays loaded for the whole run of one input. After one untimed warm-up each, the runs
 go round-robin, each round starting with a different tool, so that load from other
 processes on the machine falls on every tool alike; times are medians over the runs. One

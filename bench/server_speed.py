@@ -1,0 +1,233 @@
+"""Server throughput, latency, memory and cold start of a real ``cleancut serve`` process.
+
+    .venv/bin/python bench/server_speed.py [--jobs 24] [--clients 8]
+
+* **Throughput**: ``--clients`` concurrent clients post photos of 1, 4 and 12 MP (made as in
+  ``bench/speed.py``) to ``POST /v1/remove`` until ``--jobs`` are done, for each server
+  configuration (concurrent jobs × OpenVINO infer requests). Reports images/s, p50/p95
+  latency and the ratio to the bare model's throughput (1024² inference alone, in a loop, in
+  this process, on the same runtime).
+* **Memory**: the server's peak RSS (``VmHWM``) after each configuration, which includes
+  its jobs at 12 MP running concurrently; with ``--soak N``, RSS every 100 jobs over N
+  sequential jobs.
+* **Cold start**: ``cleancut serve`` to ``/readyz`` green, first with an empty OpenVINO
+  compiled-model cache, then again once the first start has filled it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.api.serverproc import ServerProcess, real_cache_dir  # noqa: E402
+
+from _machine import command_line, machine, source_id  # noqa: E402
+from speed import EVAL, make_input  # noqa: E402
+
+#: (label, photo under ../shared/eval, megapixels)
+PHOTOS = [
+    ("1 MP", "people-removebg/images/p120.jpg", 1.0),
+    ("4 MP", "davis16/images/blackswan_00000.jpg", 4.0),
+    ("12 MP", "alphamatting/images/GT22.png", 12.0),
+]
+CONFIGS = {
+    "1 job at a time, 1 infer request": {"WORKERS": "1"},
+    "2 jobs at a time, 2 infer requests": {"WORKERS": "2"},
+}
+CONFIG_ENV = {"2 jobs at a time, 2 infer requests": {"CLEANCUT_INFERENCE__REQUESTS": "2"}}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bare_model_rate(runs: int) -> tuple[float, str]:
+    """Images/s of the model alone: 1024² inference in a loop (no decode, no matte)."""
+    import numpy as np
+
+    import cleancut
+
+    seg = cleancut.load_model()
+    x = seg.preprocess(np.zeros((1024, 1024, 3), np.uint8))
+    seg.session.run(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        seg.session.run(x)
+        times.append(time.perf_counter() - t0)
+    return 1 / statistics.median(times), seg.runtime
+
+
+def load(
+    server: ServerProcess, photos: list[tuple[str, bytes]], jobs: int, clients: int
+) -> dict[str, Any]:
+    latencies: dict[str, list[float]] = {}
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(jobs))
+
+    def client() -> None:
+        nonlocal errors
+        with httpx.Client(timeout=600) as http:
+            for n in counter:
+                name, data = photos[n % len(photos)]
+                t0 = time.perf_counter()
+                r = http.post(
+                    f"{server.url}/v1/remove", files={"file": ("p.jpg", data, "image/jpeg")}
+                )
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    if r.status_code == 200:
+                        latencies.setdefault(name, []).append(elapsed)
+                    else:
+                        errors += 1
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for f in [pool.submit(client) for _ in range(clients)]:
+            f.result()
+    wall = time.perf_counter() - t0
+    every = [v for vs in latencies.values() for v in vs]
+    assert server.proc is not None
+    return {
+        "done": len(every),
+        "errors": errors,
+        "wall": wall,
+        "rate": len(every) / wall,
+        "p50": percentile(every, 50),
+        "p95": percentile(every, 95),
+        "by_size": {k: (percentile(v, 50), percentile(v, 95)) for k, v in latencies.items()},
+        "peak_rss": rss_mib(server.proc.pid, "VmHWM"),
+    }
+
+
+def cold_start(tmp: Path) -> list[float]:
+    """Seconds from spawn to /readyz twice: empty compiled-model cache, then filled."""
+    cache = tmp / "cold-cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(Path(real_cache_dir()) / "models")
+    saved = os.environ.get("CLEANCUT_CACHE_DIR")
+    os.environ["CLEANCUT_CACHE_DIR"] = str(cache)
+    out = []
+    try:
+        for i in range(2):
+            server = ServerProcess(tmp / f"cold-data-{i}", log_path=tmp / f"cold-{i}.log")
+            t0 = time.perf_counter()
+            server.start()
+            server.wait_ready()
+            out.append(time.perf_counter() - t0)
+            server.stop()
+    finally:
+        if saved is None:
+            os.environ.pop("CLEANCUT_CACHE_DIR", None)
+        else:
+            os.environ["CLEANCUT_CACHE_DIR"] = saved
+    return out
+
+
+def soak(server: ServerProcess, photo: bytes, jobs: int) -> list[tuple[int, float]]:
+    assert server.proc is not None
+    points = [(0, rss_mib(server.proc.pid))]
+    with httpx.Client(timeout=600) as http:
+        for n in range(1, jobs + 1):
+            http.post(f"{server.url}/v1/remove", files={"file": ("p.jpg", photo, "image/jpeg")})
+            if n % 100 == 0:
+                points.append((n, rss_mib(server.proc.pid)))
+    return points
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=24)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--soak", type=int, default=0, help="sequential 1 MP jobs for RSS growth")
+    parser.add_argument("--no-cold-start", action="store_true")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    t_start = time.perf_counter()
+    rate, runtime = bare_model_rate(10)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="cleancut-server-speed-") as tmp_name:
+        tmp = Path(tmp_name)
+        photos = []
+        for i, (name, rel, mp) in enumerate(PHOTOS):
+            path = make_input(EVAL / rel, mp, tmp / f"{i}.jpg", seed=i)
+            photos.append((name, path.read_bytes()))
+        cold = [] if args.no_cold_start else cold_start(tmp)
+        soak_points: list[tuple[int, float]] = []
+        for label, settings in CONFIGS.items():
+            extra = CONFIG_ENV.get(label, {})
+            os.environ.update(extra)
+            server = ServerProcess(tmp / f"data-{len(results)}", settings, log_path=tmp / "s.log")
+            try:
+                server.start()
+                server.wait_ready()
+                results[label] = load(server, photos, args.jobs, args.clients)
+                if args.soak and not soak_points:
+                    soak_points = soak(server, photos[0][1], args.soak)
+            finally:
+                server.stop()
+                for k in extra:
+                    os.environ.pop(k, None)
+    print(f"Machine: {machine()}")
+    print(f"Code: {source_id()}")
+    print(f"Command: {command_line()}")
+    print(
+        "Load average (1/5/15 min) before: {:.2f}/{:.2f}/{:.2f}".format(*load_before)
+        + ", after: {:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
+        + f"; wall time {time.perf_counter() - t_start:.0f} s"
+    )
+    print(f"Bare model ({runtime}, 1024² inference in a loop): {rate:.3f} images/s")
+    print(f"{args.clients} clients, {args.jobs} jobs cycling 1, 4 and 12 MP JPEGs → PNG cut-outs")
+    print()
+    print(
+        "| server | done | errors | images/s | vs bare model | p50 s | p95 s | "
+        "p50/p95 1 MP | p50/p95 12 MP | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for label, r in results.items():
+        one = r["by_size"].get("1 MP", (0, 0))
+        big = r["by_size"].get("12 MP", (0, 0))
+        print(
+            f"| {label} | {r['done']} | {r['errors']} | {r['rate']:.3f} | {r['rate'] / rate:.0%} "
+            f"| {r['p50']:.1f} | {r['p95']:.1f} | {one[0]:.1f}/{one[1]:.1f} "
+            f"| {big[0]:.1f}/{big[1]:.1f} | {r['peak_rss']:.0f} |"
+        )
+    if cold:
+        print()
+        print(
+            f"Cold start to /readyz: {cold[0]:.1f} s with an empty OpenVINO cache, "
+            f"{cold[1]:.1f} s once it is filled"
+        )
+    if soak_points:
+        print()
+        print(
+            "RSS over sequential 1 MP jobs: "
+            + ", ".join(f"{n}: {m:.0f} MiB" for n, m in soak_points)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
