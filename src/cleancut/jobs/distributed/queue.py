@@ -89,6 +89,7 @@ class DistributedQueue:
 
     def stop(self, timeout: float = 10) -> None:
         self._bus.close()
+        self.app.close()  # the producer's broker connections
 
     # -- probes -------------------------------------------------------------------------------
 
