@@ -113,7 +113,6 @@ class Health(BaseModel):
     )
 
 
-
 class Ready(BaseModel):
     ready: bool
     model: str

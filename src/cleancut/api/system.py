@@ -35,7 +35,6 @@ def build_router(ctx: ApiContext, metrics: Metrics) -> APIRouter:
         tags=["probes"],
         summary="The process is up",
     )
-
     def healthz() -> Health:
         # Liveness: always 200 (a database outage must not restart API nodes); the backend's
         # servers are reported for the operator, and /readyz turns 503 on them.
