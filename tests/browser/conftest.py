@@ -31,12 +31,12 @@ DESKTOP = {"width": 1440, "height": 900}
 UPLOAD_CAP = 4 * 1024 * 1024
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def eval_dir() -> Path:
     return require_shared()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory, eval_dir: Path) -> Iterator[ServerProcess]:
     """One server for the session: the real model, loopback only, no keys, private URLs
     allowed (the URL test serves its photo from a loopback HTTP server), a 4 MiB upload cap."""
@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, eval_dir: Path) -> Iterator
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
