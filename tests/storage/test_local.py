@@ -98,6 +98,6 @@ def test_open_store_by_scheme(tmp_path: Path) -> None:
     assert isinstance(by_url, LocalBlobStore)
     assert by_url.root == (tmp_path / "u").resolve()
     with pytest.raises(InvalidOptions, match="unsupported storage URL scheme"):
-        open_store("s3://bucket/prefix")
+        open_store("gopher://bucket/prefix")
     with pytest.raises(InvalidOptions, match="must be local"):
         open_store("file://elsewhere/path")
