@@ -1,6 +1,10 @@
 """Matte quality of cleancut against ground truth, side by side with rembg on the same weights.
 
     CLEANCUT_CACHE_DIR=/tmp/cc .venv/bin/python bench/quality.py --limit 20 --markdown
+    .venv/bin/python bench/quality.py --refinement --sample 40 --markdown   # levels 0-3
+
+``--refinement`` runs ``bench/refinement.py`` instead: edge refinement levels and colour
+decontamination against ground truth, with rembg's alpha matting as the peer.
 
 Each image goes through every tool in the same run (alternating which goes first), so load
 from other processes on the machine hits both alike. A tool's failure on one image is
@@ -13,9 +17,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -28,61 +29,21 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from _machine import cpu_model
+import refinement
+from _evalsets import DEFAULT_EVAL_DIR, EvalSet, Pair, find_sets, read_mask
+from _machine import command_line, machine, source_id
 from _metrics import METRIC_BY_KEY, METRICS, U8, SetScores, wins
 from _peers import CleancutMatter, Matter, RembgMatter, versions
+from _report import fmt, median, ratio, table
 
 if TYPE_CHECKING:
     from cleancut.core.runtimes import RuntimeName
 
-DEFAULT_EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 #: Sets whose stems read ``<scene>_<frame>``: frames of one scene are correlated, so their
 #: per-scene means are reported too.
 SCENE_SETS = frozenset({"davis16"})
 #: Ratios this close to 1 are called a tie in the verdict column.
 TIE = 0.005
-
-
-# ---------------------------------------------------------------- eval sets
-
-
-@dataclass(frozen=True)
-class Pair:
-    stem: str
-    image: Path
-    mask: Path
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    name: str
-    soft: bool  # ground truth is a soft alpha matte (meta.json: soft_alpha)
-    pairs: tuple[Pair, ...]
-
-
-def load_set(root: Path, limit: int | None) -> EvalSet:
-    meta_file = root / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    images = sorted(p for p in (root / "images").iterdir() if p.is_file())
-    pairs = tuple(Pair(p.stem, p, root / "masks" / f"{p.stem}.png") for p in images)
-    return EvalSet(root.name, bool(meta.get("soft_alpha", False)), pairs[:limit])
-
-
-def find_sets(eval_dir: Path, names: Sequence[str] | None, limit: int | None) -> list[EvalSet]:
-    available = sorted(
-        d.name for d in eval_dir.iterdir() if (d / "images").is_dir() and (d / "masks").is_dir()
-    )
-    unknown = sorted(set(names or ()) - set(available))
-    if unknown:
-        raise SystemExit(f"unknown eval set(s) {unknown}; {eval_dir} has {available}")
-    return [load_set(eval_dir / n, limit) for n in (names or available)]
-
-
-def read_mask(path: Path) -> U8:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"), dtype=np.uint8)
 
 
 # ---------------------------------------------------------------- running
@@ -214,30 +175,12 @@ def comparisons(matters: Sequence[Matter]) -> list[tuple[Matter, Matter]]:
     return [(m, ours[0]) for m in ours[1:]]
 
 
-def fmt(value: float, digits: int) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
-
-
 def verdict(ratio: float, higher_is_better: bool) -> str:
     if math.isnan(ratio):
         return "n/a"
     if abs(ratio - 1.0) <= TIE:
         return "tie"
     return "better" if (ratio > 1.0) == higher_is_better else "WORSE"
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b and not (math.isnan(a) or math.isnan(b)) else math.nan
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-    render = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    head = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    return "\n".join([head, "  ".join("-" * w for w in widths), *render])
 
 
 def quality_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], Rows]:
@@ -277,10 +220,6 @@ def _win_cell(sr: SetRun, a: Matter, b: Matter, key: str) -> str:
     return f"{better}/{worse}"
 
 
-def median(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else math.nan
-
-
 def latency_rows(sets: Sequence[SetRun], matters: Sequence[Matter]) -> tuple[list[str], Rows]:
     pairs = comparisons(matters)
     headers = ["set", *(f"{m.label} median s" for m in matters)]
@@ -317,49 +256,6 @@ def scene_rows(sr: SetRun, matters: Sequence[Matter]) -> tuple[list[str], Rows]:
     return headers, rows
 
 
-def machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{cpu_model()}, {os.cpu_count()} logical CPUs ({usable} usable), {mem:.0f} GiB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
-def source_id() -> str:
-    """Which cleancut code was measured: the commit, plus a hash of the package's source as
-    it was on disk (the tree may hold uncommitted work)."""
-    import hashlib
-    import subprocess
-
-    import cleancut
-
-    pkg = Path(cleancut.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for f in sorted(pkg.rglob("*.py")):
-        digest.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes())
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=pkg,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head = "unknown"
-    return f"{pkg}, commit {head}, source sha256 {digest.hexdigest()[:12]}"
-
-
-def command_line() -> str:
-    # The environment that changes what runs: our settings, the import path, thread caps.
-    keep = ("CLEANCUT_", "PYTHONPATH", "OMP_NUM_THREADS")
-    env = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(keep)]
-    exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
-    return shlex.join([*env, exe, *sys.argv])
-
-
 @dataclass
 class RunInfo:
     command: str
@@ -371,8 +267,20 @@ class RunInfo:
 
 
 def header_lines(info: RunInfo, matters: Sequence[Matter], args: argparse.Namespace) -> list[str]:
+    lines = run_lines(info, args)
+    lines += [f"runtime of {m.label}: {m.runtime}" for m in matters]
+    lines.append(
+        "metrics: mattes as delivered (no min-max stretch before scoring); ground truth "
+        "binarised at 0.5 for IoU/MAE/F/S; SAD, MSE and edge MAE use the stored "
+        "(soft) ground truth; 'imgs +/−' counts images strictly better/worse"
+    )
+    return lines
+
+
+def run_lines(info: RunInfo, args: argparse.Namespace) -> list[str]:
+    """What was run, where and when: the header of every report."""
     v = versions()
-    lines = [
+    return [
         f"command: {info.command}",
         f"date: {info.started:%Y-%m-%d %H:%M} UTC, wall time {info.seconds / 60:.1f} min",
         f"machine: {machine()}",
@@ -382,13 +290,6 @@ def header_lines(info: RunInfo, matters: Sequence[Matter], args: argparse.Namesp
         "versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"eval dir: {args.eval_dir}; edge band ±{args.edge_radius} px; limit {args.limit}",
     ]
-    lines += [f"runtime of {m.label}: {m.runtime}" for m in matters]
-    lines.append(
-        "metrics: mattes as delivered (no min-max stretch before scoring); ground truth "
-        "binarised at 0.5 for IoU/MAE/F/S; SAD, MSE and edge MAE use the stored "
-        "(soft) ground truth; 'imgs +/−' counts images strictly better/worse"
-    )
-    return lines
 
 
 def failure_lines(sets: Sequence[SetRun]) -> list[str]:
@@ -489,6 +390,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--edge-radius", type=int, default=8, help="half-width of the edge band, px")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables as well")
     p.add_argument("--json", type=Path, default=None, help="also write per-image results here")
+    refinement.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -501,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_sets = find_sets(args.eval_dir, args.sets, args.limit)
     load = os.getloadavg()
     info = RunInfo(command_line(), datetime.now(UTC), 0.0, load, load, source_id())
+    if args.refinement:
+        return refinement_main(args, eval_sets, info)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cleancut-bench-") as tmp:
         log("loading models")
@@ -517,6 +421,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n\n" + report(sets, matters, info, args, markdown=True))
     if args.json:
         dump_json(args.json, sets, info)
+    return 0
+
+
+def refinement_main(args: argparse.Namespace, eval_sets: list[EvalSet], info: RunInfo) -> int:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cleancut-bench-") as tmp:
+        result = refinement.run(args, eval_sets, log, Path(tmp))
+    info.seconds, info.load_after = time.perf_counter() - t0, os.getloadavg()
+    for markdown in (False, True) if args.markdown else (False,):
+        bullet = "- " if markdown else ""
+        lines = [*run_lines(info, args), *result.lines]
+        parts = ["\n".join(bullet + line for line in lines)]
+        for title, body in result.sections(markdown):
+            parts += [title, body]
+        print("\n\n".join(parts) + "\n")
     return 0
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Length",
     "Options",
     "OutputSpec",
+    "Refine",
     "Result",
     "Shadow",
     "__version__",
@@ -83,7 +84,8 @@ def remove(
     Keyword options: ``model``, ``max_pixels``, and the output ones used by
     ``Result.encode()``: ``format``, ``mode``, ``mask``, ``threshold``, ``quality``,
     ``lossless``, ``flatten_color``, ``clip_path``; effects such as ``kind``,
-    ``color``, ``angle``, ``trim``, ``margin``, ``scale``, or whole groups such as
+    ``color``, ``angle``, ``trim``, ``margin``, ``scale``; edge refinement ``level``
+    (0–3) and ``decontaminate`` (0..1); or whole groups such as
     ``shadow=Shadow(enabled=True)`` (see ``cleancut.core.types``).
     """
     from cleancut.core import pipeline
@@ -103,8 +105,9 @@ def compose(
 ) -> Result:
     """Re-apply effects to a stored original and its model matte without running the model.
 
-    ``mask`` is the grayscale matte (``Result.alpha``, or a mask file) at the original's
-    size; the returned Result encodes like one from ``remove``.
+    ``mask`` is the model's grayscale matte (``Result.model_matte``, or a mask file) at the
+    original's size. It is refined as ``options`` say (``level``, ``decontaminate``), so
+    the returned Result encodes like one from ``remove``.
     """
     from cleancut.core import io
     from cleancut.core.result import Result
@@ -125,7 +128,7 @@ def compose(
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Options", "OutputSpec", "Background", "Shadow", "Layout", "Length"):
+    if name in ("Options", "OutputSpec", "Background", "Shadow", "Layout", "Length", "Refine"):
         from cleancut.core import types
 
         return getattr(types, name)

@@ -19,9 +19,10 @@ soft alpha (optionally blended with the colour model's) where they are mixed. Ch
 in over a couple of pixels from the band's edges, so nothing outside the band moves and no
 seam appears; definite foreground, definite background and holes are left as they were.
 
-Colour statistics are computed on a copy no larger than ``STATS_SIDE`` (they are means
+Colour statistics are computed on a grid no larger than ``STATS_SIDE`` (they are means
 over windows of 1 % of the image side, so nothing is lost) and sampled back per tile; all
-full-resolution work happens tile by tile, only on tiles that touch the band.
+full-resolution work, the distance to the contour included, happens tile by tile, only on
+tiles that touch the band.
 """
 
 from __future__ import annotations
