@@ -116,6 +116,9 @@ class ServerSettings(BaseModel):
     events_url: str | None = None  # redis://host:6379/0; default: BROKER_URL when it is Redis
     blob_url: str | None = None  # s3://bucket/prefix, or a folder every node shares
     s3: S3Settings = Field(default_factory=S3Settings)
+    #: answer result downloads with a 307 to the object store's pre-signed URL (S3 stores
+    #: only; the bytes then never pass through the API node)
+    presigned_downloads: bool = False
     #: prefix of queue names and Redis channels (several deployments on one broker)
     namespace: str = Field(default="cleancut", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     #: seconds without a worker heartbeat before its job is queued again

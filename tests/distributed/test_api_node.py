@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -99,3 +100,21 @@ def test_missing_settings_are_named(node_pool: ModelPool) -> None:
     settings = Settings(server=ServerSettings(backend="distributed", database_url="postgresql://x"))
     with pytest.raises(InvalidOptions, match=r"BROKER_URL.*BLOB_URL"):
         create_app(settings, pool=node_pool)
+
+
+def test_presigned_downloads_redirect_to_the_object_store(
+    config: DistributedConfig, store: PgJobStore, node_pool: ModelPool
+) -> None:
+    app = create_app(settings_for(config, presigned_downloads=True), pool=node_pool)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        job_id = client.post("/v1/jobs", files={"file": ("a.png", png(), "image/png")}).json()["id"]
+        r = client.get(f"/v1/jobs/{job_id}/original", follow_redirects=False)
+        assert r.status_code == 307
+        location = r.headers["location"]
+        assert location.startswith(config.s3.endpoint_url or "") and "Signature" in location
+        # the pre-signed URL needs no credentials (moto on loopback)
+        assert httpx.get(location).content == png()
+        # an attachment download still streams through the API node, with its headers
+        attached = client.get(f"/v1/jobs/{job_id}/original?download=true")
+        assert attached.status_code == 200 and attached.content == png()
+        assert "attachment" in attached.headers["content-disposition"]

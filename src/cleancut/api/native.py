@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cleancut.api import sse
@@ -31,6 +31,15 @@ IdempotencyKey = Annotated[
     ),
 ]
 _IMAGE = {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def _presigned(ctx: ApiContext, job: Job, name: str, attachment: bool) -> Response | None:
+    """With ``presigned_downloads``, inline downloads go straight to the object store.
+    Attachments stay here: a pre-signed URL cannot set our Content-Disposition."""
+    if not ctx.settings.server.presigned_downloads or attachment:
+        return None
+    url = ctx.service.download_url(job, name)
+    return RedirectResponse(url, status_code=307) if url else None
 
 
 def build_router(ctx: ApiContext, policy: NetPolicy) -> APIRouter:
@@ -104,6 +113,8 @@ def build_router(ctx: ApiContext, policy: NetPolicy) -> APIRouter:
             download: Annotated[bool, Query(description="attachment instead of inline")] = False,
         ) -> Response:
             job = service.get(job_id, client.owner)
+            if redirect := _presigned(ctx, job, DOWNLOADS[kind], download):
+                return redirect
             ref, data = service.open_blob(job, DOWNLOADS[kind])
             return blob_response(request, ref, data, attachment=download)
 

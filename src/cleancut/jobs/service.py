@@ -217,6 +217,14 @@ class JobService:
             raise ResultNotFound(f"job {job.id} has no {name!r} result")
         return ref, self._blobs.get(ref.key)
 
+    def download_url(self, job: Job, name: str) -> str | None:
+        """A pre-signed URL for the blob when the store can make one (S3), else None."""
+        ref = job.results.get(name)
+        if ref is None:
+            raise ResultNotFound(f"job {job.id} has no {name!r} result")
+        presign = getattr(self._blobs, "presigned_url", None)
+        return str(presign(ref.key)) if callable(presign) else None
+
     @property
     def blobs(self) -> BlobStore:
         """The blob store, for features that keep their own records beside the jobs'
