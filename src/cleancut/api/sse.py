@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from cleancut.api.schemas import DOWNLOADS
@@ -50,7 +51,21 @@ def frame(name: str, data: dict[str, Any], seq: int) -> bytes:
     return f"id: {seq}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def stream_events(stream: EventStream, heartbeat: float) -> AsyncIterator[bytes]:
+def stream_events(stream: EventStream, heartbeat: float) -> AsyncIterator[bytes]:
+    seq = itertools.count(1)
+
+    async def render(event: JobEvent) -> bytes:
+        name, data = event_payload(event)
+        return frame(name, data, next(seq))
+
+    return pumped(stream, heartbeat, render)
+
+
+async def pumped(
+    stream: EventStream, heartbeat: float, render: Callable[[JobEvent], Awaitable[bytes]]
+) -> AsyncIterator[bytes]:
+    """``retry:`` first, then ``render(event)`` for each event up to the final one, with a
+    keep-alive comment after each ``heartbeat`` seconds of silence; closes the stream at the end."""
     queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
 
     async def pump() -> None:
@@ -61,7 +76,6 @@ async def stream_events(stream: EventStream, heartbeat: float) -> AsyncIterator[
             await queue.put(None)
 
     task = asyncio.create_task(pump())
-    seq = 0
     try:
         yield b"retry: 3000\n\n"
         while True:
@@ -72,9 +86,7 @@ async def stream_events(stream: EventStream, heartbeat: float) -> AsyncIterator[
                 continue
             if event is None:
                 return
-            seq += 1
-            name, data = event_payload(event)
-            yield frame(name, data, seq)
+            yield await render(event)
             if event.final:
                 return
     finally:

@@ -9,8 +9,6 @@ asked for in phase 1 are rendered when the complete frame is built (an effects j
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -28,6 +26,7 @@ from cleancut.api.compat.tools_settings import (
 )
 from cleancut.api.compat.uuid_ids import as_uuid
 from cleancut.api.context import ApiContext
+from cleancut.api.sse import pumped
 from cleancut.jobs.model import CUTOUT, ORIGINAL, JobEvent, JobStatus
 from cleancut.jobs.service import EventStream
 
@@ -100,44 +99,20 @@ async def _final(ctx: ApiContext, event: JobEvent, owner: str | None) -> dict[st
     return {"phase": "failed", "percent": percent, "error": message, "code": code, **tail}
 
 
-async def frames(
+def frames(
     stream: EventStream, ctx: ApiContext, job_id: str, owner: str | None
 ) -> AsyncIterator[bytes]:
-    queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
+    async def render(event: JobEvent) -> bytes:
+        if event.final:
+            return _frame(await _final(ctx, event, owner))
+        stage = event.stage if event.status is JobStatus.PROCESSING else event.status.value
+        data = {
+            "phase": "processing",
+            "stage": STAGES.get(stage or "processing", "Processing..."),
+            "percent": min(99, int(event.progress * 100)),
+            "jobId": as_uuid(job_id),
+            "type": "single",
+        }
+        return _frame(data)
 
-    async def pump() -> None:
-        try:
-            async for event in stream:
-                await queue.put(event)
-        finally:
-            await queue.put(None)
-
-    task = asyncio.create_task(pump())
-    try:
-        yield b"retry: 3000\n\n"
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), ctx.heartbeat)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if event is None:
-                return
-            if event.final:
-                yield _frame(await _final(ctx, event, owner))
-                return
-            stage = event.stage if event.status is JobStatus.PROCESSING else event.status.value
-            data = {
-                "phase": "processing",
-                "stage": STAGES.get(stage or "processing", "Processing..."),
-                "percent": min(99, int(event.progress * 100)),
-                "jobId": as_uuid(job_id),
-                "type": "single",
-            }
-            yield _frame(data)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        with contextlib.suppress(Exception):
-            await stream.aclose()
+    return pumped(stream, ctx.heartbeat, render)
