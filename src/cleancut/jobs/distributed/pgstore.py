@@ -288,14 +288,7 @@ class PgJobStore:
 
     def stale_processing(self, before: float, limit: int = 100) -> list[Job]:
         """Processing jobs without a heartbeat since ``before`` (their worker went silent)."""
-        stmt = (
-            select(*_COLS)
-            .where(jobs.c.status == _PROCESSING, jobs.c.heartbeat_at < before)
-            .order_by(jobs.c.heartbeat_at)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [_row(r) for r in conn.execute(stmt)]
+        return self._older(_PROCESSING, jobs.c.heartbeat_at, before, limit)
 
     def requeue_stale(self, job_id: str, attempt: int, before: float, now: float) -> Job | None:
         """Back to queued, if it is still run ``attempt`` and still silent since ``before``."""
@@ -323,10 +316,14 @@ class PgJobStore:
 
     def stale_queued(self, before: float, limit: int = 500) -> list[Job]:
         """Queued jobs whose message was last published before ``before``."""
+        return self._older(_QUEUED, jobs.c.enqueued_at, before, limit)
+
+    def _older(self, status: str, column: Any, before: float, limit: int) -> list[Job]:
+        """Jobs in ``status`` whose ``column`` is before ``before``, oldest first."""
         stmt = (
             select(*_COLS)
-            .where(jobs.c.status == _QUEUED, jobs.c.enqueued_at < before)
-            .order_by(jobs.c.enqueued_at)
+            .where(jobs.c.status == status, column < before)
+            .order_by(column)
             .limit(limit)
         )
         with self.engine.connect() as conn:
