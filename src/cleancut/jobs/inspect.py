@@ -10,18 +10,13 @@ import warnings
 from PIL import Image, UnidentifiedImageError
 
 from cleancut.core.io import INPUT_FORMATS, sniff_format
+from cleancut.core.io_decode_base import check_size
+from cleancut.core.io_decode_pillow import PIL_NAMES
 from cleancut.errors import CorruptImage, ImageTooLarge, InvalidInput, UnsupportedFormat
 
-_PIL_NAMES = {
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "webp": "WEBP",
-    "tiff": "TIFF",
-    "bmp": "BMP",
-    "gif": "GIF",
-    "heif": "HEIF",
-    "avif": "AVIF",
-}
+# Pillow's names for the formats probed here; TGA is not probed (the worker's decode checks
+# the same limit from the header).
+_PIL_NAMES = {fmt: name for fmt, name in PIL_NAMES.items() if fmt != "tga"}
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError)
 
 
@@ -43,12 +38,7 @@ def probe(data: bytes, max_pixels: int) -> str:
     width, height = size
     if width <= 0 or height <= 0:
         raise CorruptImage(f"the {fmt} header declares no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"image is {width}x{height} = {width * height:,} pixels, "
-            f"over the limit of {max_pixels:,}",
-            hint="downscale the image or raise max_pixels",
-        )
+    check_size(size, max_pixels)
     return fmt
 
 
