@@ -1,14 +1,23 @@
-"""Loopback HTTP servers for the Adobe tests: a "bucket" that hands out files on GET and
-records what is PUT (or refuses it), standing in for pre-signed object-store URLs."""
+"""Helpers for the Adobe tests: a loopback "bucket" that hands out files on GET and records
+what is PUT (or refuses it), standing in for pre-signed object-store URLs, and the checks
+both API versions share."""
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+from PIL import Image
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+STATES = {"pending", "running", "succeeded", "failed"}
 
 
 @dataclass
@@ -63,3 +72,12 @@ def bucket() -> Iterator[Bucket]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def image(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def photo_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size

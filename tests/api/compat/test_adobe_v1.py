@@ -5,7 +5,6 @@ model follows the docs with plain ``httpx``."""
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Iterator
@@ -17,19 +16,16 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from starlette.requests import Request
 
 from cleancut.api.compat import adobe_common, adobe_v1
 from cleancut.jobs.model import JobStatus
-from tests.api.compat.adobe_servers import Bucket, bucket
+from tests.api.compat.adobe_servers import STAMP, STATES, Bucket, bucket, image, photo_size
 from tests.api.conftest import KEY, MakeApp, png_bytes, submit, wait_done
 from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
 
 HEADERS = {"Authorization": "Bearer an-ims-access-token", "x-api-key": KEY}
-STATES = {"pending", "running", "succeeded", "failed"}
-STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ERROR_KEYS = {"type", "code", "title", "error_code", "details"}
 
@@ -39,13 +35,6 @@ def store() -> Iterator[Bucket]:
     with bucket() as b:
         b.files["/in/Example.png?X-Amz-Signature=get"] = (png_bytes(), "image/png")
         yield b
-
-
-@pytest.fixture
-def api(make_app: MakeApp) -> Iterator[TestClient]:
-    app = make_app(api_keys=(KEY,), allow_private_networks=True)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 def seed_001_body(get_url: str, put_url: str) -> dict[str, Any]:
@@ -105,15 +94,6 @@ def assert_adobe_error(response: Any, status: int, kind: str | None = None) -> d
     if kind is not None:
         assert body["type"] == kind, body
     return body
-
-
-def image(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data))
-
-
-def photo_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as im:
-        return im.size
 
 
 # -- the seeds' examples ------------------------------------------------------------------------

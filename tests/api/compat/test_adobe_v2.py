@@ -5,7 +5,6 @@ run against ``cleancut serve`` with the real model uses plain ``httpx`` as the d
 
 from __future__ import annotations
 
-import io
 import re
 import time
 import uuid
@@ -18,17 +17,13 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from starlette.requests import Request
 
 from cleancut.api.compat import adobe_common, adobe_v2
-from tests.api.compat.adobe_servers import Bucket, bucket
+from tests.api.compat.adobe_servers import STAMP, STATES, Bucket, bucket, image, photo_size
 from tests.api.conftest import KEY, MakeApp, png_bytes, submit
 from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
-
-STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-STATES = {"pending", "running", "succeeded", "failed"}
 
 
 def seed_v2_body(url: str) -> dict[str, Any]:
@@ -53,13 +48,6 @@ def store() -> Iterator[Bucket]:
     with bucket() as b:
         b.files["/in/photo.png?X-Amz-Signature=1"] = (png_bytes(), "image/png")
         yield b
-
-
-@pytest.fixture
-def api(make_app: MakeApp) -> Iterator[TestClient]:
-    app = make_app(api_keys=(KEY,), allow_private_networks=True)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 def accepted(response: Any) -> str:
@@ -113,15 +101,6 @@ def assert_adobe_error(response: Any, status: int, code: str | None = None) -> d
     if code is not None:
         assert body["error_code"] == code, body
     return body
-
-
-def image(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data))
-
-
-def photo_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as im:
-        return im.size
 
 
 # -- the seed's example -------------------------------------------------------------------------
