@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ import pytest
 from PIL import Image
 
 from cleancut.core.predict import ModelPool
-from cleancut.core.types import Background, Options, OutputSpec
+from cleancut.core.types import Background, Options, OutputSpec, Refine
 from cleancut.errors import InvalidOptions, JobConflict, JobNotFound, QueueFull, ResultNotFound
-from cleancut.jobs.model import CUTOUT, MASK, ORIGINAL, JobEvent, JobStatus
+from cleancut.jobs.model import CUTOUT, MASK, MATTE, ORIGINAL, JobEvent, JobStatus
 from cleancut.jobs.service import Submission
 from tests.jobs.conftest import TINY, CountingPool, Factory, png, wait_for
 
@@ -114,7 +115,7 @@ def test_effects_reuse_the_matte_without_the_model(
     child = svc.apply_effects(parent.id, red)
     assert (counting.runs, counting.gets) == (runs, gets)  # the model did not run
     assert (child.status, child.parent_id, child.options) == (S.SUCCEEDED, parent.id, red)
-    assert set(child.results) == {ORIGINAL, MASK, CUTOUT}
+    assert set(child.downloads) == {ORIGINAL, MASK, CUTOUT}
     rgb = np.asarray(Image.open(io.BytesIO(svc.open_blob(child, CUTOUT)[1])).convert("RGBA"))
     assert tuple(rgb[5, 5]) == (255, 0, 0, 255)  # background now red
     assert tuple(rgb[75, 100, :3]) == (235, 230, 225)  # subject untouched
@@ -123,6 +124,29 @@ def test_effects_reuse_the_matte_without_the_model(
     assert svc.get(child.id) == child
     with pytest.raises(InvalidOptions, match="model"):
         svc.apply_effects(parent.id, Options(model="other"))
+
+
+def test_effects_re_refine_from_the_model_matte(
+    make_service: Factory, pool: ModelPool, image: bytes
+) -> None:
+    svc = make_service(pool)
+    refined_options = replace(TINY, refine=Refine(level=3))
+    parent = svc.run_sync(Submission(refined_options, upload=image), timeout=30)
+    assert parent.status is S.SUCCEEDED
+    assert MATTE in parent.results and MATTE not in parent.downloads  # kept, never offered
+
+    def gray(job_id: str, name: str) -> np.ndarray:
+        job = svc.get(job_id)
+        return np.asarray(Image.open(io.BytesIO(svc.open_blob(job, name)[1])))
+
+    raw, refined = gray(parent.id, MATTE), gray(parent.id, MASK)
+    assert not np.array_equal(raw, refined)
+    again = svc.apply_effects(parent.id, refined_options)
+    assert np.array_equal(gray(again.id, MASK), refined)  # refined once, not twice
+    plain = svc.apply_effects(parent.id, replace(refined_options, refine=Refine(level=0)))
+    assert np.array_equal(gray(plain.id, MASK), raw)
+    # effects of effects still start from the model's matte
+    assert np.array_equal(gray(svc.apply_effects(plain.id, refined_options).id, MASK), refined)
 
 
 def test_effects_need_a_succeeded_job(make_service: Factory, pool: ModelPool, image: bytes) -> None:

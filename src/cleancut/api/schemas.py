@@ -152,7 +152,7 @@ def job_out(job: Job, *, reveal_secret: bool = False) -> JobOut:
             etag=ref.etag,
             filename=ref.filename,
         )
-        for name, ref in job.results.items()
+        for name, ref in job.downloads.items()
     }
     webhook = None
     if job.webhook is not None:

@@ -51,8 +51,8 @@ def save_original(blobs: BlobStore, job_id: str, data: bytes) -> BlobRef:
     return save(blobs, job_id, ORIGINAL, data, media_type, f"{job_id}-original.{ext}")
 
 
-def save_mask(blobs: BlobStore, job_id: str, matte: U8) -> BlobRef:
-    return save(blobs, job_id, MASK, encode_mask(matte), "image/png", f"{job_id}-mask.png")
+def save_mask(blobs: BlobStore, job_id: str, matte: U8, name: str = MASK) -> BlobRef:
+    return save(blobs, job_id, name, encode_mask(matte), "image/png", f"{job_id}-{name}.png")
 
 
 def save_cutout(blobs: BlobStore, job_id: str, data: bytes, fmt: OutputFormat) -> BlobRef:

@@ -13,6 +13,7 @@ from cleancut.jobs import blobs as jobblobs
 from cleancut.jobs.model import (
     CUTOUT,
     MASK,
+    MATTE,
     ORIGINAL,
     BlobRef,
     Job,
@@ -37,20 +38,24 @@ def render(parent: Job, options: Options, blobs: BlobStore, *, now: float, reten
             raise ResultNotFound(f"job {parent.id} has no stored {name} (expired?)")
     started = time.perf_counter()
     original = blobs.get(parent.results[ORIGINAL].key)
-    mask_png = blobs.get(parent.results[MASK].key)
+    # The model's own matte when it was kept (refinement or source alpha changed the mask).
+    matte_png = blobs.get(parent.results.get(MATTE, parent.results[MASK]).key)
     image = io.decode(original, max_pixels=options.max_pixels)
     decoded = time.perf_counter()
-    result = Result.from_mask(
-        image, jobblobs.decode_mask(mask_png), options, model=parent.options.model
-    )
+    model_matte = jobblobs.decode_mask(matte_png)
+    result = Result.from_mask(image, model_matte, options, model=parent.options.model)
     cutout = result.encode()
     encoded = time.perf_counter()
     child_id = new_job_id()
     results: dict[str, BlobRef] = {
         ORIGINAL: jobblobs.save_original(blobs, child_id, original),
-        MASK: jobblobs.save(blobs, child_id, MASK, mask_png, "image/png", f"{child_id}-mask.png"),
+        MASK: jobblobs.save_mask(blobs, child_id, result.alpha),
         CUTOUT: jobblobs.save_cutout(blobs, child_id, cutout, options.output.format),
     }
+    if result.alpha is not result.model_matte:
+        results[MATTE] = jobblobs.save(
+            blobs, child_id, MATTE, matte_png, "image/png", f"{child_id}-matte.png"
+        )
     timings = {
         "decode": decoded - started,
         "encode": encoded - decoded,

@@ -42,6 +42,9 @@ ORIGINAL = "original"
 MASK = "mask"
 CUTOUT = "cutout"
 RESULT_NAMES: tuple[str, ...] = (CUTOUT, MASK, ORIGINAL)
+#: Internal: the model's own matte, before refinement, kept when it differs from the mask so
+#: that effects re-refine from it (refining the refined mask again would compound).
+MATTE = "matte"
 
 
 def can_transition(old: JobStatus, new: JobStatus) -> bool:
@@ -122,6 +125,11 @@ class Job:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def downloads(self) -> Mapping[str, BlobRef]:
+        """The results clients may download (internal blobs left out)."""
+        return {name: ref for name, ref in self.results.items() if name in RESULT_NAMES}
+
+    @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
@@ -159,7 +167,7 @@ def complete_data(job: Job) -> dict[str, Any]:
     return {
         "results": {
             name: {"media_type": ref.media_type, "size": ref.size, "filename": ref.filename}
-            for name, ref in job.results.items()
+            for name, ref in job.downloads.items()
         },
         "timings": dict(job.timings),
     }

@@ -29,6 +29,7 @@ from cleancut.jobs.events import EventBus
 from cleancut.jobs.model import (
     CUTOUT,
     MASK,
+    MATTE,
     ORIGINAL,
     BlobRef,
     Job,
@@ -149,6 +150,8 @@ def _run(job: Job, deps: RunnerDeps) -> Job:
     encode_time = time.perf_counter() - encode_start
     progress("save", 0.0)
     results[MASK] = jobblobs.save_mask(deps.blobs, job.id, result.alpha)
+    if result.model_matte is not result.alpha:
+        results[MATTE] = jobblobs.save_mask(deps.blobs, job.id, result.model_matte, MATTE)
     results[CUTOUT] = jobblobs.save_cutout(deps.blobs, job.id, cutout, job.options.output.format)
     timings = {**result.timings.as_dict(), "encode": encode_time}
     if job.destinations:

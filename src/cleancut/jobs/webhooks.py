@@ -36,7 +36,7 @@ def default_links(job: Job) -> dict[str, str]:
     base = f"/v1/jobs/{job.id}"
     paths = {"cutout": "result", "mask": "mask", "original": "original"}
     links = {"job": base, "events": f"{base}/events"}
-    links.update({paths.get(n, n): f"{base}/{paths.get(n, n)}" for n in job.results})
+    links.update({paths.get(n, n): f"{base}/{paths.get(n, n)}" for n in job.downloads})
     return links
 
 
@@ -58,7 +58,7 @@ def payload(job: Job, links: Links = default_links) -> dict[str, Any]:
                 "etag": ref.etag,
                 "filename": ref.filename,
             }
-            for name, ref in job.results.items()
+            for name, ref in job.downloads.items()
         },
         "timings": dict(job.timings),
         "error": error,
