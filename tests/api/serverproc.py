@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,21 +128,3 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 return jobs
             time.sleep(0.2)
-
-
-def sse_events(client: httpx.Client, url: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs of a Server-Sent Events stream, until the server ends it."""
-    import json
-
-    with client.stream("GET", url, timeout=httpx.Timeout(10, read=120)) as r:
-        assert r.status_code == 200, r.read()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        name, data = "message", ""
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                name = line.partition(":")[2].strip()
-            elif line.startswith("data:"):
-                data += line.partition(":")[2].strip()
-            elif not line and data:
-                yield name, json.loads(data)
-                name, data = "message", ""

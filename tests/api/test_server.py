@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.serverproc import TERMINAL, ServerProcess, sse_events
+from tests.api.serverproc import TERMINAL, ServerProcess
 from tests.conftest import require_shared
+from tests.polling import sse_events
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 BURST = 12

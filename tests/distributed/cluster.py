@@ -11,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.polling import sse_events as sse_events
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 _URL = re.compile(r"serving on (http://\S+)")
@@ -213,18 +215,3 @@ def wait_all(
         if not pending or time.monotonic() > deadline:
             return jobs
         time.sleep(0.1)
-
-
-def sse_events(client: httpx.Client, url: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs of a Server-Sent Events stream until the server ends it."""
-    with client.stream("GET", url, timeout=httpx.Timeout(10, read=120)) as r:
-        assert r.status_code == 200, r.read()
-        name, data = "message", ""
-        for line in r.iter_lines():
-            if line.startswith("event:"):
-                name = line.partition(":")[2].strip()
-            elif line.startswith("data:"):
-                data += line.partition(":")[2].strip()
-            elif not line and data:
-                yield name, json.loads(data)
-                name, data = "message", ""

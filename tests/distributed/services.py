@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests import polling
+
 T = TypeVar("T")
 POSTGRES = os.environ.get("CLEANCUT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: a Redis database number of its own: the tests delete only their own keys in it
@@ -75,14 +77,7 @@ def require(name: str, url: str, default_port: int) -> None:
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, step: float = 0.05) -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(step)
+    return polling.wait_for(probe, timeout, step)
 
 
 def free_port() -> int:

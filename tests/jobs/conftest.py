@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,21 +26,9 @@ from cleancut.jobs.local import LocalConfig, build_local_service
 from cleancut.jobs.service import JobService
 from cleancut.net import NetPolicy
 from tests import tinymodels
+from tests.polling import wait_for as wait_for
 
-T = TypeVar("T")
 TINY = Options(model="tiny")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, step: float = 0.01) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(step)
 
 
 def png(array: np.ndarray | None = None) -> bytes:

@@ -20,8 +20,9 @@ from cleancut.api.compat.tools_settings import display_name, stem
 from cleancut.jobs.model import JobStatus
 from tests import tinymodels
 from tests.api.conftest import KEY, OTHER_KEY, MakeApp, png_bytes, submit, wait_done
-from tests.api.serverproc import ServerProcess, sse_events
+from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
+from tests.polling import sse_events
 
 REMOVE = "/api/v1/tools/remove-background"
 EFFECTS = "/api/v1/tools/remove-background/effects"
