@@ -15,11 +15,9 @@ import ipaddress
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +50,8 @@ from cleancut.net import (
     verify,
 )
 from cleancut.net_http import Deadline, _PinnedBackend
+from tests import loopback
+from tests.loopback import LoopbackHandler, serve
 
 PUBLIC_V4 = "93.184.216.34"  # looks public; never dialled (the connectors below never connect)
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
@@ -118,31 +118,14 @@ class FakeDNS:
 # --------------------------------------------------------------------------- loopback server
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
 Route = Callable[["Handler"], None]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LoopbackHandler):
     server: LoopbackServer
 
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-        route = self.server.routes.get(urlsplit(self.path).path)
-        if route is None:
-            self.reply(404, b"not found")
-        else:
-            route(self)
-
-    do_GET = do_PUT = do_POST = _dispatch
+    def route_key(self) -> str:
+        return urlsplit(self.path).path
 
     def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -152,49 +135,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
-
-class LoopbackServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins handler threads: nothing outlives a test
-
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.tls = tls
-        self.routes: dict[str, Route] = {}
-        self.seen: list[Seen] = []
-        self.stop = threading.Event()
-        self.port = self.server_address[1]
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = super().get_request()
-        if self.tls is not None:  # handshake in the handler thread, on first read
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that hang up on purpose (caps, timeouts) are expected
+class LoopbackServer(loopback.LoopbackServer):
+    handler = Handler
 
     def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
 
 
-def _serve(server: LoopbackServer) -> Iterator[LoopbackServer]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    yield from _serve(LoopbackServer())
+    yield from serve(LoopbackServer())
 
 
 def ok_route(body: bytes = b"PNGDATA", content_type: str = "image/png") -> Route:
@@ -725,7 +676,7 @@ def tls_server(tls_material: tuple[Any, Path]) -> Iterator[tuple[LoopbackServer,
     ca.issue_cert("pinned.test").configure_cert(context)
     sni: list[str] = []
     context.sni_callback = lambda sock, name, ctx: sni.append(name) or None  # type: ignore[func-returns-value]
-    for srv in _serve(LoopbackServer(tls=context)):
+    for srv in serve(LoopbackServer(tls=context)):
         yield srv, sni
 
 

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,9 @@ from cleancut.core.weights import WeightsCache
 from cleancut.jobs.local import LocalConfig, build_local_service
 from cleancut.jobs.service import JobService
 from cleancut.net import NetPolicy
-from tests import tinymodels
+from tests import loopback, tinymodels
+from tests.loopback import LoopbackHandler
+from tests.loopback import serve as serve
 from tests.polling import wait_for as wait_for
 
 TINY = Options(model="tiny")
@@ -132,32 +133,7 @@ def make_service(tmp_path: Path) -> Iterator[Factory]:
 # --------------------------------------------------------------------------- loopback server
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-Route = Callable[["Handler"], None]
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: LoopbackServer
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-        route = self.server.routes.get(self.path)
-        if route is None:
-            self.reply(404, b"not found")
-        else:
-            route(self)
-
-    do_GET = do_POST = do_PUT = _dispatch
-
+class Handler(LoopbackHandler):
     def reply(self, status: int, body: bytes = b"", content_type: str = "text/plain") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -165,42 +141,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
-
-class LoopbackServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins handler threads
-
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.tls = tls
-        self.routes: dict[str, Route] = {}
-        self.seen: list[Seen] = []
-        self.port = self.server_address[1]
-
-    def get_request(self) -> tuple[Any, Any]:
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
+class LoopbackServer(loopback.LoopbackServer):
+    handler = Handler
 
     def url(self, path: str) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
-
-
-def serve(server: LoopbackServer) -> Iterator[LoopbackServer]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture
