@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, TypeVar
 
 S = TypeVar("S", bound="LoopbackServer")
@@ -82,3 +83,20 @@ def serve(server: S) -> Iterator[S]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def make_ca(directory: Path) -> tuple[Any, Path]:
+    """A throwaway CA (trustme) and its certificate, written as ``ca.pem`` in ``directory``."""
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = directory / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return ca, ca_file
+
+
+def server_tls(ca: Any, host: str = "127.0.0.1") -> ssl.SSLContext:
+    """A server-side TLS context with a certificate for ``host`` issued by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host).configure_cert(context)
+    return context

@@ -14,7 +14,6 @@ import hmac
 import ipaddress
 import json
 import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from cleancut.net import (
 )
 from cleancut.net_http import Deadline, _PinnedBackend
 from tests import loopback
-from tests.loopback import LoopbackHandler, serve
+from tests.loopback import LoopbackHandler, make_ca, serve, server_tls
 
 PUBLIC_V4 = "93.184.216.34"  # looks public; never dialled (the connectors below never connect)
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
@@ -662,18 +661,14 @@ def test_connect_timeout_maps_to_url_timeout() -> None:
 
 @pytest.fixture(scope="module")
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return ca, ca_file
+    pytest.importorskip("trustme")
+    return make_ca(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def tls_server(tls_material: tuple[Any, Path]) -> Iterator[tuple[LoopbackServer, list[str]]]:
     ca, _ = tls_material
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("pinned.test").configure_cert(context)
+    context = server_tls(ca, "pinned.test")
     sni: list[str] = []
     context.sni_callback = lambda sock, name, ctx: sni.append(name) or None  # type: ignore[func-returns-value]
     for srv in serve(LoopbackServer(tls=context)):

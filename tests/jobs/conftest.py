@@ -4,7 +4,6 @@ loopback HTTP(S) server, and polling with a deadline (never fixed sleeps)."""
 from __future__ import annotations
 
 import io
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from cleancut.jobs.local import LocalConfig, build_local_service
 from cleancut.jobs.service import JobService
 from cleancut.net import NetPolicy
 from tests import loopback, tinymodels
-from tests.loopback import LoopbackHandler
+from tests.loopback import LoopbackHandler, make_ca, server_tls
 from tests.loopback import serve as serve
 from tests.polling import wait_for as wait_for
 
@@ -156,16 +155,9 @@ def http_server() -> Iterator[LoopbackServer]:
 
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    import trustme
-
-    ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return ca, ca_file
+    return make_ca(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def https_server(tls_ca: tuple[Any, Path]) -> Iterator[LoopbackServer]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca[0].issue_cert("127.0.0.1").configure_cert(context)
-    yield from serve(LoopbackServer(tls=context))
+    yield from serve(LoopbackServer(tls=server_tls(tls_ca[0])))

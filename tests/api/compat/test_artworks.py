@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from tests.api.conftest import KEY, OTHER_KEY, MakeApp, png_bytes, server_settin
 from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
 from tests.jobs.conftest import LoopbackServer, serve
+from tests.loopback import make_ca, server_tls
 
 URL = "/v2/artworks/remove-background"
 STATES = {"starting", "processing", "succeeded", "failed", "canceled"}
@@ -339,19 +339,12 @@ def test_the_secret_is_made_once_and_kept(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    import trustme
-
-    ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("artworks-tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return ca, ca_file
+    return make_ca(tmp_path_factory.mktemp("artworks-tls"))
 
 
 @pytest.fixture
 def receiver(tls_ca: tuple[Any, Path]) -> Iterator[LoopbackServer]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca[0].issue_cert("127.0.0.1").configure_cert(context)
-    yield from serve(LoopbackServer(tls=context))
+    yield from serve(LoopbackServer(tls=server_tls(tls_ca[0])))
 
 
 def test_the_final_artwork_is_posted_to_the_webhook_signed(
