@@ -103,4 +103,5 @@ def from_rgb(rgb: U8, alpha: U8 | None, fmt: str) -> DecodedImage:
 def u16_to_u8(values: np.ndarray) -> U8:
     """Scale 16-bit samples so 65535 maps to 255 exactly, rounding to nearest."""
     wide = np.clip(values, 0, 65535).astype(np.uint32)
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    out: U8 = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    return out

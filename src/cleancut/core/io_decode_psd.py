@@ -338,7 +338,8 @@ def _to_u8(samples: np.ndarray, depth: int) -> U8:
 
 def _alpha_to_u8(alpha: np.ndarray, depth: int) -> U8:
     if depth == 32:
-        return np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+        out: U8 = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return out
     return _to_u8(alpha, depth)
 
 

@@ -262,7 +262,8 @@ def _weighted_moments(
         s = box(packed, r)
         den = s[..., 4]
         safe = np.maximum(den, 1e-6)[..., None]
-        m = s[..., :3] / safe
+        # as_f32 is free here (both operands are float32); it pins the type for numpy's stubs
+        m = as_f32(s[..., :3] / safe)
         v = np.maximum(s[..., 3] / safe[..., 0] - _dot(m, m), 0.0)
         new = ~have & (den > (0.05 if i == 0 else 0.01))
         np.copyto(mean, m, where=new[..., None])
