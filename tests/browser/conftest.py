@@ -31,12 +31,12 @@ DESKTOP = {"width": 1440, "height": 900}
 UPLOAD_CAP = 4 * 1024 * 1024
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def eval_dir() -> Path:
     return require_shared()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, eval_dir: Path) -> Iterator[ServerProcess]:
     """One server for the session: the real model, loopback only, no keys, private URLs
     allowed (the URL test serves its photo from a loopback HTTP server), a 4 MiB upload cap."""
