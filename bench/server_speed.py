@@ -154,6 +154,7 @@ def soak(server: ServerProcess, photo: bytes, jobs: int) -> list[tuple[int, floa
             http.post(f"{server.url}/v1/remove", files={"file": ("p.jpg", photo, "image/jpeg")})
             if n % 100 == 0:
                 points.append((n, rss_mib(server.proc.pid)))
+                print(f"soak: {n} jobs, RSS {points[-1][1]:.0f} MiB", file=sys.stderr, flush=True)
     return points
 
 
