@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.case import Case
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from cleancut.api.app import create_app
 from cleancut.core.predict import ModelPool
@@ -28,6 +28,18 @@ AUTH = {"x-api-key": KEY}
 #: A schema-valid body can still be refused for what it means, not its shape: random bytes in
 #: ``file`` are no image (415), a random ``model`` name is unknown (404), a URL may be forbidden.
 EXCLUDED = [positive_data_acceptance]
+#: In a multipart/form-data body every field is text on the wire: a negative case that turns a
+#: string field into a boolean or a number sends ``false`` or ``0``, which is a valid string,
+#: and schemathesis does not always see that (CI once failed on ``name=false`` for
+#: ``POST /v1/images``). So its rejection check is left out for form bodies only; what a form
+#: must be refused for (no file, a name too long, no image) is asserted by the upload and
+#: contract tests.
+EXCLUDED_FORMS = [*EXCLUDED, negative_data_rejection]
+
+
+def excluded_checks(case: Case) -> list[Any]:
+    form = (case.media_type or "").startswith("multipart/form-data")
+    return EXCLUDED_FORMS if form else EXCLUDED
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +72,8 @@ def test_no_input_gives_a_5xx(api_schema: Any) -> None:
                 if response.status_code >= 500:
                     tally["5xx"] += 1
                     failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
-                case.validate_response(response, headers=AUTH, excluded_checks=EXCLUDED)
+                skip = excluded_checks(case)
+                case.validate_response(response, headers=AUTH, excluded_checks=skip)
 
             try:
                 check()
