@@ -19,7 +19,9 @@ Levels (``Refine.level``):
 3. **two passes of 2**: the second pass re-derives the band, the sure regions and the
    colour samples from the first pass's matte, which sits closer to the true outline.
 
-See ``refine_band`` for the pass itself; all three stay inside the band (definite
+Every pass leaves the model's alpha alone where the model is unsure over a whole
+neighbourhood (a plateau near 0.5 rather than a ramp): there a snapped edge would only be
+a confident guess. See ``refine_band`` for the pass itself; all three stay inside the band (definite
 foreground, definite background and holes never change), work tile by tile on the tiles
 that touch the band, and never stretch or re-normalise values.
 
