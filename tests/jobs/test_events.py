@@ -4,29 +4,11 @@ import asyncio
 import threading
 from dataclasses import replace
 
-from cleancut.core.types import Options
 from cleancut.jobs.events import EventStream, InMemoryEventBus
-from cleancut.jobs.model import Job, JobEvent, JobStatus
+from cleancut.jobs.model import JobEvent, JobStatus
+from tests.jobs.records import job_record
 
 S = JobStatus
-
-
-def _job(status: JobStatus = S.QUEUED) -> Job:
-    return Job(
-        id="j",
-        status=status,
-        options=Options(),
-        source_url=None,
-        owner=None,
-        idempotency_key=None,
-        webhook=None,
-        parent_id=None,
-        created_at=0.0,
-        updated_at=0.0,
-        started_at=None,
-        finished_at=None,
-        expires_at=1.0,
-    )
 
 
 def _progress(p: float) -> JobEvent:
@@ -43,7 +25,7 @@ async def _collect(stream: EventStream) -> list[JobEvent]:
 
 def test_worker_thread_events_reach_the_subscriber_in_order() -> None:
     bus = InMemoryEventBus()
-    current = _job()
+    current = job_record()
 
     async def main() -> list[JobEvent]:
         stream = EventStream("j", bus, lambda: current)
@@ -74,10 +56,10 @@ def test_worker_thread_events_reach_the_subscriber_in_order() -> None:
 
 def test_late_subscriber_gets_the_final_state_at_once() -> None:
     bus = InMemoryEventBus()
-    done = replace(_job(S.FAILED), error_code="corrupt_image", error_message="bad")
+    done = replace(job_record(S.FAILED), error_code="corrupt_image", error_message="bad")
     events = asyncio.run(_collect(EventStream("j", bus, lambda: done)))
     assert [(e.kind, e.data["code"]) for e in events] == [("error", "corrupt_image")]
-    canceled = asyncio.run(_collect(EventStream("j", bus, lambda: _job(S.CANCELED))))
+    canceled = asyncio.run(_collect(EventStream("j", bus, lambda: job_record(S.CANCELED))))
     assert [(e.kind, e.status) for e in canceled] == [("state", S.CANCELED)]
     gone = asyncio.run(_collect(EventStream("j", bus, lambda: None)))
     assert gone == []
@@ -87,7 +69,7 @@ def test_slow_subscriber_never_blocks_and_keeps_state_and_final_events() -> None
     bus = InMemoryEventBus(buffer_size=4)
 
     async def main() -> list[JobEvent]:
-        stream = EventStream("j", bus, lambda: _job())
+        stream = EventStream("j", bus, lambda: job_record())
         await stream.__anext__()
         # The loop is busy in this coroutine: the publisher runs to the end without waiting.
         publisher = threading.Thread(target=_flood, args=(bus,))
@@ -112,7 +94,7 @@ def _flood(bus: InMemoryEventBus) -> None:
 
 def test_stale_events_from_before_the_snapshot_are_skipped() -> None:
     bus = InMemoryEventBus()
-    running = replace(_job(S.PROCESSING), stage="inference", progress=0.5)
+    running = replace(job_record(S.PROCESSING), stage="inference", progress=0.5)
 
     async def main() -> list[JobEvent]:
         stream = EventStream("j", bus, lambda: running)
@@ -144,7 +126,7 @@ def test_aclose_unsubscribes_early() -> None:
     bus = InMemoryEventBus()
 
     async def main() -> None:
-        async with EventStream("j", bus, lambda: _job()) as stream:
+        async with EventStream("j", bus, lambda: job_record()) as stream:
             await stream.__anext__()
             assert bus.subscriber_count("j") == 1
         assert bus.subscriber_count("j") == 0

@@ -17,7 +17,6 @@ from cleancut.jobs.model import (
     TERMINAL,
     TRANSITIONS,
     BlobRef,
-    Job,
     JobEvent,
     JobStatus,
     can_transition,
@@ -25,6 +24,7 @@ from cleancut.jobs.model import (
     new_job_id,
 )
 from cleancut.net import WebhookSpec
+from tests.jobs.records import job_record
 
 S = JobStatus
 
@@ -118,28 +118,9 @@ def test_webhook_round_trip(secret: str | bytes) -> None:
         webhook_from_json({**webhook_to_json(spec), "extra": 1})
 
 
-def _job(status: JobStatus, **kw: Any) -> Job:
-    return Job(
-        id="j1",
-        status=status,
-        options=Options(),
-        source_url=None,
-        owner=None,
-        idempotency_key=None,
-        webhook=None,
-        parent_id=None,
-        created_at=1.0,
-        updated_at=1.0,
-        started_at=None,
-        finished_at=None,
-        expires_at=2.0,
-        **kw,
-    )
-
-
 def test_event_of_describes_the_current_state() -> None:
     ref = BlobRef("jobs/j1/cutout", "image/png", 10, "e", "j1.png")
-    done = JobEvent.of(_job(S.SUCCEEDED, results={"cutout": ref}, timings={"total": 1.0}))
+    done = JobEvent.of(job_record(S.SUCCEEDED, results={"cutout": ref}, timings={"total": 1.0}))
     assert done.kind == "complete"
     assert done.final
     assert done.data["results"]["cutout"] == {
@@ -147,11 +128,11 @@ def test_event_of_describes_the_current_state() -> None:
         "size": 10,
         "filename": "j1.png",
     }
-    failed = JobEvent.of(_job(S.FAILED, error_code="corrupt_image", error_message="bad"))
+    failed = JobEvent.of(job_record(S.FAILED, error_code="corrupt_image", error_message="bad"))
     assert (failed.kind, failed.data["code"], failed.final) == ("error", "corrupt_image", True)
-    canceled = JobEvent.of(_job(S.CANCELED))
+    canceled = JobEvent.of(job_record(S.CANCELED))
     assert (canceled.kind, canceled.final) == ("state", True)
-    running = JobEvent.of(_job(S.PROCESSING, stage="inference", progress=0.4))
+    running = JobEvent.of(job_record(S.PROCESSING, stage="inference", progress=0.4))
     assert (running.kind, running.stage, running.progress, running.final) == (
         "state",
         "inference",

@@ -12,27 +12,23 @@ from cleancut.jobs.service import Submission
 from cleancut.jobs.sqlite import SQLiteJobStore
 from cleancut.storage.local import LocalBlobStore
 from tests.jobs.conftest import TINY, Factory, wait_for
+from tests.jobs.records import job_record
 
 S = JobStatus
 
 
 def _job(job_id: str, status: JobStatus, attempts: int, blobs: LocalBlobStore, image: bytes) -> Job:
-    return Job(
+    processing = status is S.PROCESSING
+    return job_record(
+        status,
         id=job_id,
-        status=status,
         options=TINY,
-        source_url=None,
-        owner=None,
-        idempotency_key=None,
-        webhook=None,
-        parent_id=None,
         created_at=1.0,
         updated_at=1.0,
-        started_at=1.0 if status is S.PROCESSING else None,
-        finished_at=None,
+        started_at=1.0 if processing else None,
         expires_at=1e12,
         attempts=attempts,
-        stage="inference" if status is S.PROCESSING else None,
+        stage="inference" if processing else None,
         results={ORIGINAL: jobblobs.save_original(blobs, job_id, image)},
     )
 

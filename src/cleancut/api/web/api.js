@@ -192,7 +192,8 @@ export async function* readEvents(body) {
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
-const sleep = (ms, signal) =>
+/** Resolves after `ms`, or rejects with an AbortError as soon as `signal` aborts. */
+export const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener(

@@ -33,19 +33,6 @@ let formats = FORMATS.slice(0, 4);
 let previewTimer = 0;
 let previewController = null;
 
-const sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(new DOMException("aborted", "AbortError"));
-      },
-      { once: true },
-    );
-  });
-
 // ---- announcements --------------------------------------------------------------------------
 
 function announce(text) {
@@ -218,7 +205,7 @@ async function submit(item, signal) {
       if (!(err instanceof api.ApiError) || !err.busy || attempt >= MAX_BUSY_RETRIES) throw err;
       const wait = Math.max(1, Math.min(30, Math.ceil(err.retryAfter || 2 ** (attempt + 1))));
       setState(item, "busy", `Server busy, trying again in ${wait} s`, 0);
-      await sleep(wait * 1000, signal);
+      await api.sleep(wait * 1000, signal);
     }
   }
 }
