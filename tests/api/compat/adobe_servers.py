@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 from PIL import Image
+
+from tests.api.serverproc import ServerProcess
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 STATES = {"pending", "running", "succeeded", "failed"}
@@ -26,6 +31,7 @@ class Bucket:
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     puts: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (body, type)
     refuse: dict[str, int] = field(default_factory=dict)  # path -> status for PUT
+    server: ServerProcess | None = None  # set by served()
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -81,3 +87,39 @@ def image(data: bytes) -> Image.Image:
 def photo_size(path: Path) -> tuple[int, int]:
     with Image.open(path) as im:
         return im.size
+
+
+@contextmanager
+def served(tmp_path: Path, key: str, files: dict[str, tuple[bytes, str]]) -> Iterator[Bucket]:
+    """A real ``cleancut serve`` (one worker, the real model, loopback URLs allowed) with
+    ``.server`` set on the bucket that holds ``files``, for the end-to-end tests."""
+    settings = {"workers": "1", "api_keys": key, "allow_private_networks": "true"}
+    server = ServerProcess(tmp_path / "data", settings)
+    with bucket() as b:
+        b.files.update(files)
+        server.start()
+        try:
+            server.wait_ready()
+            b.server = server
+            yield b
+        finally:
+            server.stop()
+
+
+def poll_status(http: httpx.Client, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """An Adobe status document once it is ``succeeded`` or ``failed`` (or after 5 min)."""
+    deadline = time.monotonic() + 300
+    while (status := http.get(url, headers=headers).json())["status"] not in (
+        "succeeded",
+        "failed",
+    ) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return dict(status)
+
+
+def assert_cutout_of(data: bytes, photo: Path) -> None:
+    """An RGBA PNG the photo's size, with a subject: not all opaque, not all transparent."""
+    out = image(data)
+    assert out.mode == "RGBA" and out.size == photo_size(photo)
+    alpha = np.asarray(out.getchannel("A"))
+    assert 0.05 < (alpha > 127).mean() < 0.95

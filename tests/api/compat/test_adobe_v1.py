@@ -20,9 +20,17 @@ from starlette.requests import Request
 
 from cleancut.api.compat import adobe_common, adobe_v1
 from cleancut.jobs.model import JobStatus
-from tests.api.compat.adobe_servers import STAMP, STATES, Bucket, bucket, image, photo_size
+from tests.api.compat.adobe_servers import (
+    STAMP,
+    STATES,
+    Bucket,
+    assert_cutout_of,
+    bucket,
+    image,
+    poll_status,
+    served,
+)
 from tests.api.conftest import KEY, MakeApp, png_bytes, submit, wait_done
-from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
 
 HEADERS = {"Authorization": "Bearer an-ims-access-token", "x-api-key": KEY}
@@ -341,28 +349,12 @@ def test_not_found_bad_json_and_unknown_paths(api: TestClient) -> None:
 @pytest.mark.slow
 def test_end_to_end_with_the_real_model(tmp_path: Path) -> None:
     photo = require_shared() / "people-removebg" / "images" / "p101.jpg"
-    settings = {"workers": "1", "api_keys": KEY, "allow_private_networks": "true"}
-    server = ServerProcess(tmp_path / "data", settings)
-    with bucket() as b:
-        b.files["/in/p101.jpg?sig=1"] = (photo.read_bytes(), "image/jpeg")
-        server.start()
-        try:
-            server.wait_ready()
-            with httpx.Client(timeout=60) as http:
-                body = seed_001_body(b.url("/in/p101.jpg?sig=1"), b.url("/out/p101.png?sig=2"))
-                r = http.post(f"{server.url}/sensei/cutout", json=body, headers=HEADERS)
-                assert r.status_code == 202, r.text
-                href = r.json()["_links"]["self"]["href"]
-                deadline = time.monotonic() + 300
-                while (status := http.get(href, headers=HEADERS).json())["status"] not in (
-                    "succeeded",
-                    "failed",
-                ) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-        finally:
-            server.stop()
-        assert status["status"] == "succeeded", status
-        out = image(b.puts["/out/p101.png?sig=2"][0])
-        assert out.mode == "RGBA" and out.size == photo_size(photo)
-        alpha = np.asarray(out.getchannel("A"))
-        assert 0.05 < (alpha > 127).mean() < 0.95  # a subject, not all or nothing
+    files = {"/in/p101.jpg?sig=1": (photo.read_bytes(), "image/jpeg")}
+    with served(tmp_path, KEY, files) as b, httpx.Client(timeout=60) as http:
+        assert b.server is not None
+        body = seed_001_body(b.url("/in/p101.jpg?sig=1"), b.url("/out/p101.png?sig=2"))
+        r = http.post(f"{b.server.url}/sensei/cutout", json=body, headers=HEADERS)
+        assert r.status_code == 202, r.text
+        status = poll_status(http, r.json()["_links"]["self"]["href"], HEADERS)
+    assert status["status"] == "succeeded", status
+    assert_cutout_of(b.puts["/out/p101.png?sig=2"][0], photo)

@@ -20,9 +20,17 @@ from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from cleancut.api.compat import adobe_common, adobe_v2
-from tests.api.compat.adobe_servers import STAMP, STATES, Bucket, bucket, image, photo_size
+from tests.api.compat.adobe_servers import (
+    STAMP,
+    STATES,
+    Bucket,
+    assert_cutout_of,
+    bucket,
+    image,
+    poll_status,
+    served,
+)
 from tests.api.conftest import KEY, MakeApp, png_bytes, submit
-from tests.api.serverproc import ServerProcess
 from tests.conftest import require_shared
 
 
@@ -292,31 +300,15 @@ def test_bad_json_unknown_paths_and_forged_downloads(api: TestClient) -> None:
 @pytest.mark.slow
 def test_end_to_end_with_the_real_model(tmp_path: Path) -> None:
     photo = require_shared() / "people-removebg" / "images" / "p101.jpg"
-    settings = {"workers": "1", "api_keys": KEY, "allow_private_networks": "true"}
-    server = ServerProcess(tmp_path / "data", settings)
-    with bucket() as b:
-        b.files["/p101.jpg"] = (photo.read_bytes(), "image/jpeg")
-        server.start()
-        try:
-            server.wait_ready()
-            with httpx.Client(timeout=60) as http:
-                body = {**seed_v2_body(b.url("/p101.jpg")), "output": {"mediaType": "image/png"}}
-                body["backgroundColor"] = {"red": 0, "green": 0, "blue": 0, "alpha": 0}
-                r = http.post(f"{server.url}/v2/remove-background", json=body, headers=SEED_HEADERS)
-                assert r.status_code == 202, r.text
-                url = r.json()["statusUrl"]
-                deadline = time.monotonic() + 300
-                while (status := http.get(url, headers=SEED_HEADERS).json())["status"] not in (
-                    "succeeded",
-                    "failed",
-                ) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                assert status["status"] == "succeeded", status
-                download = httpx.get(status["result"]["outputs"][0]["destination"]["url"])
-        finally:
-            server.stop()
+    files = {"/p101.jpg": (photo.read_bytes(), "image/jpeg")}
+    with served(tmp_path, KEY, files) as b, httpx.Client(timeout=60) as http:
+        assert b.server is not None
+        body = {**seed_v2_body(b.url("/p101.jpg")), "output": {"mediaType": "image/png"}}
+        body["backgroundColor"] = {"red": 0, "green": 0, "blue": 0, "alpha": 0}
+        r = http.post(f"{b.server.url}/v2/remove-background", json=body, headers=SEED_HEADERS)
+        assert r.status_code == 202, r.text
+        status = poll_status(http, r.json()["statusUrl"], SEED_HEADERS)
+        assert status["status"] == "succeeded", status
+        download = httpx.get(status["result"]["outputs"][0]["destination"]["url"])
     assert download.status_code == 200
-    out = image(download.content)
-    assert out.mode == "RGBA" and out.size == photo_size(photo)
-    alpha = np.asarray(out.getchannel("A"))
-    assert 0.05 < (alpha > 127).mean() < 0.95
+    assert_cutout_of(download.content, photo)
