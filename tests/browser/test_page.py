@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import UPLOAD_CAP
 from tests.browser.helpers import (
     JOB_LIMIT_MS,
+    Point,
     checked_points,
     choose_view,
     download,
@@ -46,6 +47,16 @@ def photo(eval_dir: Path) -> tuple[Path, Path]:
     """The photo (read in place, never copied) and its ground-truth mask."""
     folder = eval_dir / "alphamatting"
     return folder / "images" / "GT04.png", folder / "masks" / "GT04.png"
+
+
+def shown(page_at: OpenPage, photo: tuple[Path, Path]) -> tuple[Any, tuple[Point, Point]]:
+    """A page showing the photo's finished cut-out, and its checked background and subject
+    points."""
+    page = page_at()
+    upload(page, photo[0])
+    wait_done(page)
+    wait_shown(page)
+    return page, checked_points(photo[1], *POINTS)
 
 
 def test_upload_shows_the_cutout_with_live_progress(
@@ -77,11 +88,7 @@ def test_upload_shows_the_cutout_with_live_progress(
 def test_mask_toggle_and_png_download(
     page_at: OpenPage, photo: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    page = page_at()
-    upload(page, photo[0])
-    wait_done(page)
-    wait_shown(page)
-    background, subject = checked_points(photo[1], *POINTS)
+    page, (background, subject) = shown(page_at, photo)
     choose_view(page, "mask")
     wait_shown(page, "GT04.png: mask")
     _, (bg, fg) = pixels(page, "#after-img", [background, subject])
@@ -106,11 +113,7 @@ def test_mask_toggle_and_png_download(
 def test_colour_background_reaches_the_download(
     page_at: OpenPage, photo: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    page = page_at()
-    upload(page, photo[0])
-    wait_done(page)
-    wait_shown(page)
-    background, subject = checked_points(photo[1], *POINTS)
+    page, (background, subject) = shown(page_at, photo)
     page.locator("input[name=bg][value=color]").check()
     page.locator("#bg-color").fill("#12c4a0")
     wait_shown(page, "#12c4a0 background")
