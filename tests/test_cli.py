@@ -440,8 +440,7 @@ sys.exit(1 if heavy else 0)
 
 def test_console_script_version() -> None:
     script = Path(sys.executable).with_name("cleancut")
-    if not script.is_file():
-        pytest.skip(f"no console script beside {sys.executable}")
+    assert script.is_file(), f"no console script beside {sys.executable}: run make setup"
     proc = subprocess.run(
         [script, "--version"], capture_output=True, text=True, timeout=60, check=False
     )

@@ -661,7 +661,6 @@ def test_connect_timeout_maps_to_url_timeout() -> None:
 
 @pytest.fixture(scope="module")
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    pytest.importorskip("trustme")
     return make_ca(tmp_path_factory.mktemp("tls"))
 
 

@@ -110,10 +110,8 @@ def test_shadow_layout_and_margin() -> None:
     assert convert({"position": "original"}).layout.position is None
 
 
-def test_refine_maps_onto_core_when_core_has_it() -> None:
-    refine_cls = getattr(core, "Refine", None)
-    if refine_cls is None:
-        pytest.skip("core has no Refine yet")
+def test_refine_maps_onto_core() -> None:
+    refine_cls = core.Refine
     opts = convert({"refine": {"level": 3, "decontaminate": 0.5}})
     assert opts.refine == refine_cls(level=3, decontaminate=0.5)
     assert convert({"refine": {"decontaminate": 0.25}}).refine == refine_cls(decontaminate=0.25)

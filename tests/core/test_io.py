@@ -29,9 +29,6 @@ from cleancut.errors import (
     UnsupportedFormat,
 )
 
-needs_avif = pytest.mark.skipif(not features.check("avif"), reason="Pillow built without AVIF")
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -257,7 +254,6 @@ def test_decode_heif_orientation_is_applied_once() -> None:
     assert max_diff(d.rgb[4, 4], np.array([0, 0, 0])) <= 24
 
 
-@needs_avif
 def test_decode_avif_with_alpha() -> None:
     pixels = smooth_rgba()
     d = decode(save(Image.fromarray(pixels), "AVIF", quality=95))
@@ -619,7 +615,6 @@ def test_flatten_is_straight_alpha_over() -> None:
     assert np.abs(flatten(rgba, background) - expected).max() <= 0
 
 
-@needs_avif
 def test_encode_avif_keeps_alpha() -> None:
     pixels = smooth_rgba()
     img = read_back(encode(pixels, "avif", quality=90))

@@ -22,9 +22,6 @@ from cleancut.errors import CorruptImage, InvalidInput, InvalidOptions
 from tests.conftest import EVAL, require_shared
 
 EXIFTOOL = shutil.which("exiftool")
-needs_exiftool = pytest.mark.skipif(
-    EXIFTOOL is None, reason="exiftool is not installed (apt-get install libimage-exiftool-perl)"
-)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -98,7 +95,7 @@ def jpeg_bytes(rgb: np.ndarray, **kwargs: object) -> bytes:
 
 
 def exiftool(path: Path, *args: str) -> bytes:
-    assert EXIFTOOL is not None
+    assert EXIFTOOL, "exiftool is missing: scripts/setup.sh installs libimage-exiftool-perl"
     return subprocess.run([EXIFTOOL, *args, str(path)], check=True, capture_output=True).stdout
 
 
@@ -295,7 +292,6 @@ def test_tiff_rejects_odd_pixels() -> None:
 # ------------------------------------------------------------------------------ exiftool
 
 
-@needs_exiftool
 @pytest.mark.parametrize("container", ["jpeg", "jpeg-multi-segment", "tiff"])
 def test_exiftool_reads_the_paths(tmp_path: Path, container: str) -> None:
     rgb, alpha = sample_image()

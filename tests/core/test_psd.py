@@ -103,14 +103,11 @@ def test_invalid_inputs() -> None:
         psd.write_psd(np.zeros((1, 30001, 3), np.uint8), np.zeros((1, 30001), np.uint8))
 
 
-@pytest.mark.skipif(
-    EXIFTOOL is None, reason="exiftool is not installed (apt-get install libimage-exiftool-perl)"
-)
 def test_exiftool_reads_the_psd(tmp_path: Path) -> None:
     rgb, alpha = sample_image()
     path = tmp_path / "cut.psd"
     path.write_bytes(psd.write_psd(rgb, alpha, subpaths=vector.trace(alpha)))
-    assert EXIFTOOL is not None
+    assert EXIFTOOL, "exiftool is missing: scripts/setup.sh installs libimage-exiftool-perl"
     out = subprocess.run(
         [EXIFTOOL, "-s2", "-LayerCount", "-LayerNames", "-ClippingPathName", "-validate", path],
         check=True,

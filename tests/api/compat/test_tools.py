@@ -233,7 +233,8 @@ def test_a_background_image_is_used(client: TestClient) -> None:
 
 
 def test_other_input_formats_and_exif_rotation(client: TestClient) -> None:
-    pillow_heif = pytest.importorskip("pillow_heif")
+    import pillow_heif
+
     pixels = tinymodels.square_image()
     heic = io.BytesIO()
     pillow_heif.from_pillow(Image.fromarray(pixels)).save(heic, quality=95)
