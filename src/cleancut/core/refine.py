@@ -21,9 +21,9 @@ Levels (``Refine.level``):
 
 Every pass leaves the model's alpha alone where the model is unsure over a whole
 neighbourhood (a plateau near 0.5 rather than a ramp): there a snapped edge would only be
-a confident guess. See ``refine_band`` for the pass itself; all three stay inside the band (definite
-foreground, definite background and holes never change), work tile by tile on the tiles
-that touch the band, and never stretch or re-normalise values.
+a confident guess. See ``refine_band`` for the pass itself; all three stay inside the
+band (definite foreground, definite background and holes never change), work tile by tile
+on the tiles that touch the band, and never stretch or re-normalise values.
 
 Measured cost (``bench/quality.py --refinement``, 2-core Xeon VM shared with other jobs,
 load average 4–8; medians; the 12 MP photo is an eval photo of hair upscaled to 4000×3000):

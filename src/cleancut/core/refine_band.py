@@ -104,13 +104,14 @@ class _Geometry:
     def of(cls, shape: tuple[int, ...], p: PassParams) -> _Geometry:
         side = max(shape[0], shape[1])
         grid = max(1.0, side / 1024.0)
+        band = max(2, round(p.band * side))
         return cls(
-            band=max(2, round(p.band * side)),
+            band=band,
             snap=max(1, round(p.snap_radius * grid)),
             gate=max(1, round(2 * grid)),
             taper=2.0 * grid,
             window=max(3, round(0.01 * side)),
-            sure=max(1, round(p.confidence_window * max(2, round(p.band * side)))),
+            sure=max(1, round(p.confidence_window * band)),
         )
 
 
@@ -132,14 +133,13 @@ def refine_pass(rgb: U8, alpha: U8, p: PassParams, tile: int = TILE) -> U8:
         field = sample(stats, alpha.shape, t, scale=scale)
         q = _tile(rgb[t.read], alpha[t.read], field, p, g)[t.core]
         a = to_unit(alpha[t.write])
+        # Changes fade in from the band's edge, so no seam appears where the band ends.
+        fade = as_f32(np.clip((g.band + 1.0 - dist.astype(np.float32)) / g.taper, 0.0, 1.0))
         if sure is not None:
             # Where the model itself is unsure over the whole neighbourhood (a plateau near
             # 0.5 rather than a steep ramp), a snapped edge would be a confident guess:
             # keep the model's alpha there.
-            w = as_f32(np.clip((to_unit(sure[t.write]) - c0) / (c1 - c0), 0.0, 1.0))
-            q = as_f32(w * q + (1.0 - w) * a)
-        # Changes fade in from the band's edge, so no seam appears where the band ends.
-        fade = as_f32(np.clip((g.band + 1.0 - dist.astype(np.float32)) / g.taper, 0.0, 1.0))
+            fade *= np.clip((to_unit(sure[t.write]) - c0) / (c1 - c0), 0.0, 1.0)
         inside_band = dist <= g.band
         region = out[t.write]
         region[inside_band] = to_u8(as_f32(fade * q + (1.0 - fade) * a))[inside_band]
@@ -326,7 +326,7 @@ def _confidence(alpha: U8, r: int) -> U8:
     One uint8 box filter over the whole matte (about a byte per pixel, a few dozen ms at
     12 MP) instead of float work per tile: it needs no tile halo, which at this window's
     size would enlarge every edge tile."""
-    spread = cv2.absdiff(alpha, cv2.subtract(np.full_like(alpha, 255), alpha))
+    spread = cv2.absdiff(alpha, cv2.bitwise_not(alpha))
     out: U8 = np.asarray(
         cv2.blur(spread, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT), np.uint8
     )
