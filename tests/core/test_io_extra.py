@@ -30,11 +30,15 @@ MID_GREY_SRGB = 118  # 0.18 linear through the sRGB curve
 
 
 def openexr() -> ModuleType:
-    return pytest.importorskip("OpenEXR")
+    import OpenEXR
+
+    return OpenEXR
 
 
 def tifffile() -> ModuleType:
-    return pytest.importorskip("tifffile")
+    import tifffile
+
+    return tifffile
 
 
 # ---------------------------------------------------------------- helpers
@@ -529,7 +533,8 @@ def test_psd_from_cleancut_writer_round_trips() -> None:
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "1"])
 def test_psd_from_psd_tools(mode: str) -> None:
     source = Image.fromarray(smooth_rgba()).convert(mode)
-    psd_tools = pytest.importorskip("psd_tools")
+    import psd_tools
+
     buf = io.BytesIO()
     psd_tools.PSDImage.frompil(source).save(buf)
     d = decode(buf.getvalue())
