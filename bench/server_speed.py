@@ -9,7 +9,10 @@
   this process, on the same runtime).
 * **Memory**: the server's peak RSS (``VmHWM``) after each configuration, which includes
   its jobs at 12 MP running concurrently; with ``--soak N``, RSS every 100 jobs over N
-  sequential jobs.
+  sequential jobs, and the growth after the first 100 (allocator and caches settle by then).
+* **Many 12 MP jobs at once**: with ``--big N``, N clients post the 12 MP photo at the same
+  moment to a fresh server of each configuration, which queues what it cannot run; reports
+  the server's peak RSS and the wall time until all N cut-outs are back.
 * **Cold start**: ``cleancut serve`` to ``/readyz`` green, first with an empty OpenVINO
   compiled-model cache, then again once the first start has filled it.
 """
@@ -158,17 +161,52 @@ def soak(server: ServerProcess, photo: bytes, jobs: int) -> list[tuple[int, floa
     return points
 
 
+def burst_12mp(server: ServerProcess, photo: bytes, clients: int) -> dict[str, Any]:
+    """``clients`` simultaneous 12 MP submissions to a fresh server: peak RSS and wall time."""
+    assert server.proc is not None
+    go = threading.Barrier(clients)
+    codes: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(timeout=900) as http:
+            go.wait()
+            r = http.post(f"{server.url}/v1/remove", files={"file": ("p.jpg", photo, "image/jpeg")})
+            with lock:
+                codes.append(r.status_code)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for f in [pool.submit(client) for _ in range(clients)]:
+            f.result()
+    return {
+        "done": codes.count(200),
+        "errors": len(codes) - codes.count(200),
+        "wall": time.perf_counter() - t0,
+        "peak_rss": rss_mib(server.proc.pid, "VmHWM"),
+    }
+
+
+def growth(points: list[tuple[int, float]]) -> str:
+    settled = [m for n, m in points if n >= 100]
+    if len(settled) < 2:
+        return ""
+    return f"; growth from job 100 to job {points[-1][0]}: {settled[-1] / settled[0] - 1:+.1%}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=24)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--soak", type=int, default=0, help="sequential 1 MP jobs for RSS growth")
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--big", type=int, default=8, help="simultaneous 12 MP jobs (0: skip)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     t_start = time.perf_counter()
     rate_before, runtime = bare_model_rate(10)
     results: dict[str, dict[str, Any]] = {}
+    bursts: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="cleancut-server-speed-") as tmp_name:
         tmp = Path(tmp_name)
         photos = []
@@ -189,8 +227,16 @@ def main() -> int:
                     soak_points = soak(server, photos[0][1], args.soak)
             finally:
                 server.stop()
-                for k in extra:
-                    os.environ.pop(k, None)
+            if args.big:
+                big = ServerProcess(tmp / f"big-{len(bursts)}", settings, log_path=tmp / "b.log")
+                try:
+                    big.start()
+                    big.wait_ready()
+                    bursts[label] = burst_12mp(big, photos[-1][1], args.big)
+                finally:
+                    big.stop()
+            for k in extra:
+                os.environ.pop(k, None)
     # The machine's load drifts: the bare model is timed before and after the servers.
     rate_after, _ = bare_model_rate(10)
     rate = (rate_before + rate_after) / 2
@@ -221,6 +267,17 @@ def main() -> int:
             f"| {r['p50']:.1f} | {r['p95']:.1f} | {one[0]:.1f}/{one[1]:.1f} "
             f"| {big[0]:.1f}/{big[1]:.1f} | {r['peak_rss']:.0f} |"
         )
+    if bursts:
+        print()
+        print(f"{args.big} simultaneous 12 MP submissions to a fresh server:")
+        print()
+        print("| server | done | errors | wall s | peak RSS MiB |")
+        print("|---|---|---|---|---|")
+        for label, b in bursts.items():
+            print(
+                f"| {label} | {b['done']} | {b['errors']} | {b['wall']:.1f} "
+                f"| {b['peak_rss']:.0f} |"
+            )
     if cold:
         print()
         print(
@@ -232,6 +289,7 @@ def main() -> int:
         print(
             "RSS over sequential 1 MP jobs: "
             + ", ".join(f"{n}: {m:.0f} MiB" for n, m in soak_points)
+            + growth(soak_points)
         )
     return 0
 

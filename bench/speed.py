@@ -1,7 +1,7 @@
 """End-to-end speed of cleancut against rembg and IMG.LY, side by side in one run.
 
     CLEANCUT_EXTRAS=dev,bench ./scripts/setup.sh      # rembg (IMG.LY is installed from npm here)
-    .venv/bin/python bench/speed.py --markdown          # make bench-speed
+    .venv/bin/python bench/speed.py                     # make bench-speed
 
 Inputs are a 12 MP and a 1 MP JPEG made in a temporary folder from photos in
 ``../shared/eval`` (upscaled with LANCZOS, given a light, seeded grain so that they are

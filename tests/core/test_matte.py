@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from cleancut.core import matte
@@ -38,3 +39,19 @@ def test_combine_keeps_source_transparency() -> None:
     source = np.array([[255, 0, 255, 255]], np.uint8)
     assert matte.combine(model, source).tolist() == [[255, 0, 128, 0]]
     assert matte.combine(model, None) is model
+
+
+def test_upsample_u8_matches_the_float_path_within_a_level() -> None:
+    rng = np.random.default_rng(5)
+    prob = cv2.GaussianBlur(rng.random((64, 64)).astype(np.float32), (0, 0), 3)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())  # 0 and 1 both occur
+    for size in ((250, 190), (64, 64), (40, 30)):
+        want = matte.to_u8(matte.upsample(prob, size))
+        got = matte.upsample_u8(prob, size)
+        assert got.shape == (size[1], size[0]) and got.dtype == np.uint8
+        assert np.abs(got.astype(int) - want).max() <= 1
+        assert (got != want).mean() < 0.001
+    # Bicubic overshoot below zero stays zero (not folded back up by an absolute value).
+    step = np.zeros((16, 16), np.float32)
+    step[:, 8:] = 1.0
+    assert matte.upsample_u8(step, (160, 160))[:, :70].max() == 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import tracemalloc
@@ -319,3 +320,32 @@ def test_twelve_megapixels_work_in_edge_tiles_with_bounded_memory(
     step = np.where(rgb[1500, :, 0] == 220, 255, 0)
     assert np.abs(out[1500].astype(int) - step).sum() < 0.5 * np.abs(alpha[1500] - step).sum()
     assert out[1500, 2000] == 255 and out[0, 0] == 0
+
+
+def test_large_photos_snap_with_a_coarse_guided_filter_close_to_the_full_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2,200 px wide: twice the model's grid, so the snap's filter model is computed on the
+    # photo shrunk 2× and applied at full resolution. It must give (nearly) the matte the
+    # full-resolution filter gives, improve the edge as much, and not depend on tiling.
+    truth = np.zeros((300, 2200))
+    yy, xx = np.mgrid[0:300, 0:2200]
+    truth[np.hypot(yy - 150, xx - 1100) < 120] = 1.0
+    rgb = _composite(truth, FG, GREEN)
+    coarse = _degrade(truth, sigma=6.0, shift=4)
+    fast = refine_pass(rgb, coarse, PassParams(), tile=128)
+    assert refine_band._Geometry.of(coarse.shape, PassParams()).coarse == 2
+    np.testing.assert_array_equal(refine_pass(rgb, coarse, PassParams(), tile=4096), fast)
+    real_of = refine_band._Geometry.of
+
+    def full_resolution(shape: tuple[int, ...], p: PassParams) -> refine_band._Geometry:
+        return dataclasses.replace(real_of(shape, p), coarse=1)
+
+    monkeypatch.setattr(refine_band._Geometry, "of", staticmethod(full_resolution))
+    full = refine_pass(rgb, coarse, PassParams(), tile=128)
+    diff = np.abs(fast.astype(int) - full)
+    assert diff.mean() < 0.25  # of 255 levels, over the photo
+    assert (diff > 32).mean() < 1e-3
+    edge = _edge_mae(coarse, _u8(truth))
+    assert _edge_mae(fast, _u8(truth)) < 0.8 * edge
+    assert abs(_edge_mae(fast, _u8(truth)) - _edge_mae(full, _u8(truth))) < 0.05 * edge

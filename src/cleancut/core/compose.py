@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from cleancut.core import compose_effects as effects
+from cleancut.core import compose_kernels as kernels
 from cleancut.core import compose_layout as layout
 from cleancut.core.compose_layout import Box, Placement
 from cleancut.core.types import U8, Background, Options, Shadow
@@ -81,8 +82,7 @@ def compose(rgb: U8, alpha: U8, options: Options, *, foreground: U8 | None = Non
 def cutout(fg: U8, fa: U8) -> U8:
     """The subject alone as straight RGBA: its own colour and alpha, RGB 0 where fully
     transparent (what ``over`` gives on an empty canvas, without the blending)."""
-    rgba = cv2.merge([fg, fa])
-    return np.asarray(cv2.bitwise_and(rgba, rgba, mask=_mask(fa, 0)), np.uint8)
+    return kernels.cutout(fg, fa)
 
 
 def validate(options: Options) -> None:

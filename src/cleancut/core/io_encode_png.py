@@ -20,16 +20,15 @@ the model. This writer does the same job in a fraction of that time:
 from __future__ import annotations
 
 import importlib
-import os
 import struct
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import numpy as np
 
+from cleancut.core.parallel import map_threads
 from cleancut.core.types import U8
 
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -119,12 +118,8 @@ def encode_png(
         start, stop = bands[index]
         return _band(rows, start, stop, deflate, first=index == 0, last=index == len(bands) - 1)
 
-    workers = min(threads or _cores(), len(bands))
-    if workers > 1 and rows.nbytes >= _PARALLEL_MIN_BYTES:
-        with ThreadPoolExecutor(workers, thread_name_prefix="cleancut-png") as pool:
-            parts = list(pool.map(work, range(len(bands))))
-    else:
-        parts = [work(i) for i in range(len(bands))]
+    parallel = rows.nbytes >= _PARALLEL_MIN_BYTES
+    parts = map_threads(work, range(len(bands)), threads if parallel else 1, name="png")
 
     adler = 1
     for chunk, band_adler, band_len in parts:
@@ -182,7 +177,3 @@ def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
     sum1 += (adler2 & 0xFFFF) + _ADLER_BASE - 1
     sum2 += (adler1 >> 16) + (adler2 >> 16) + _ADLER_BASE - rem
     return ((sum2 % _ADLER_BASE) << 16) | (sum1 % _ADLER_BASE)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -24,6 +24,23 @@ def upsample(prob: F32, size: tuple[int, int]) -> F32:
     return out
 
 
+def upsample_u8(prob: F32, size: tuple[int, int]) -> U8:
+    """``to_u8(upsample(prob, size))`` in two passes over the full-size matte instead of
+    six (it matters at 12 MP: 15 ms against 55). OpenCV rounds halves to even where
+    ``to_u8`` rounds them up: a value of exactly k + 0.5 after scaling, a handful of
+    pixels per photo, may come out one level lower."""
+    w, h = size
+    if prob.shape[1] == w and prob.shape[0] == h:
+        return to_u8(prob)
+    shrinking = w * h < prob.shape[0] * prob.shape[1]
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    up = np.asarray(cv2.resize(prob, (w, h), interpolation=interp), dtype=np.float32)
+    # Bicubic overshoots below 0; convertScaleAbs would fold those back up, so zero them.
+    cv2.threshold(up, 0.0, 0.0, cv2.THRESH_TOZERO, dst=up)
+    out: U8 = np.asarray(cv2.convertScaleAbs(up, alpha=255.0), np.uint8)
+    return out
+
+
 def to_u8(alpha: F32) -> U8:
     out: U8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out

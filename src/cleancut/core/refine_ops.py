@@ -42,10 +42,18 @@ def box(x: F32, r: int) -> F32:
 
 def guided_filter(guide: F32, src: F32, r: int, eps: float) -> F32:
     """He et al.'s guided filter with a colour guide: ``src`` is modelled as a linear
-    function of the RGB ``guide`` in every window, so its edges follow the image's.
+    function of the RGB ``guide`` in every window, so its edges follow the image's."""
+    return apply_linear(guided_coefficients(guide, src, r, eps), guide)
+
+
+def guided_coefficients(guide: F32, src: F32, r: int, eps: float) -> F32:
+    """The guided filter's window-averaged linear model, H×W×4: ``[..., :3]`` multiplies
+    the guide's RGB, ``[..., 3]`` is the offset (see ``apply_linear``).
 
     The 3×3 colour covariance is inverted per pixel in closed form (adjugate / determinant),
-    which keeps the whole filter to box filters and elementwise numpy.
+    which keeps the whole filter to box filters and elementwise numpy. The model varies
+    smoothly, so it may be computed on a shrunk guide and applied at full resolution (He
+    and Sun's fast guided filter).
     """
     mi = [box(guide[..., c], r) for c in range(3)]
     mp = box(src, r)
@@ -69,9 +77,17 @@ def guided_filter(guide: F32, src: F32, r: int, eps: float) -> F32:
     a1 = (i01 * c0 + i11 * c1 + i12 * c2) * inv_det
     a2 = (i02 * c0 + i12 * c1 + i22 * c2) * inv_det
     b = mp - a0 * mi[0] - a1 * mi[1] - a2 * mi[2]
-    out = (
-        box(a0, r) * guide[..., 0] + box(a1, r) * guide[..., 1] + box(a2, r) * guide[..., 2]
-    ) + box(b, r)
+    out = np.empty((*src.shape[:2], 4), dtype=np.float32)
+    for c, plane in enumerate((a0, a1, a2, b)):
+        out[..., c] = box(as_f32(plane), r)
+    return out
+
+
+def apply_linear(model: F32, guide: F32) -> F32:
+    """``model``'s per-pixel linear function of the RGB ``guide``: a·I + b."""
+    out = model[..., 0] * guide[..., 0] + model[..., 1] * guide[..., 1]
+    out += model[..., 2] * guide[..., 2]
+    out += model[..., 3]
     return as_f32(out)
 
 

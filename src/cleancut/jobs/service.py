@@ -112,6 +112,7 @@ class JobService:
             "cleancut-cleaner", config.cleanup_interval, self.clean, log
         )
         self._warmup = threading.Thread(target=self._warm, name="cleancut-warmup", daemon=True)
+        self._kernels_warm = False
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -355,7 +356,8 @@ class JobService:
 
     def ready(self) -> bool:
         loaded = set(self._segmenters.loaded())
-        return self._started and not self._stopped and set(self.config.warm_models) <= loaded
+        warm = self._kernels_warm and set(self.config.warm_models) <= loaded
+        return self._started and not self._stopped and warm
 
     def start(self) -> None:
         with self._lock:
@@ -378,6 +380,14 @@ class JobService:
         self._cleaner.start()
 
     def _warm(self) -> None:
+        from cleancut.core import pipeline  # here: the service module stays light to import
+
+        try:
+            pipeline.warm_up()
+        except Exception as exc:
+            self._log(f"compiling the refinement loops failed: {exc}")
+        else:
+            self._kernels_warm = True
         for name in self.config.warm_models:
             try:
                 self._segmenters.get(name)

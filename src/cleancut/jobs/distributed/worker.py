@@ -242,6 +242,9 @@ def run(
         run_job
     )
 
+    from cleancut.core import pipeline
+
+    pipeline.warm_up()  # compiled loops of refinement, before the first message
     for model in dict.fromkeys(models):  # loaded once, before the first message, kept warm
         segmenters.get(model)
     webhooks.start()

@@ -1,0 +1,107 @@
+"""The compiled refinement loops against the numpy formulation they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from cleancut.core import refine_kernels as kernels
+
+F32 = NDArray[np.float32]
+RNG = np.random.default_rng(7)
+
+
+def _unit(x: NDArray[np.uint8]) -> F32:
+    return x.astype(np.float32) * np.float32(1 / 255)
+
+
+def _dot(x: F32, y: F32) -> F32:
+    return x[..., 0] * y[..., 0] + x[..., 1] * y[..., 1] + x[..., 2] * y[..., 2]
+
+
+def test_colour_model_matches_numpy() -> None:
+    h, w = 37, 53
+    rgb = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = RNG.integers(0, 256, (h, w), dtype=np.uint8)
+    field = RNG.random((h, w, 8), dtype=np.float32)
+    field[..., 6] *= 0.05
+    field[..., 7] = (RNG.random((h, w)) > 0.2).astype(np.float32)
+    mix, soft = kernels.colour_model(rgb, alpha, field, 16.0, 2.0, 0.1, (0.15, 0.85), 0.5)
+
+    img, a = _unit(rgb), _unit(alpha)
+    f, b, spread, have = field[..., :3], field[..., 3:6], field[..., 6], field[..., 7]
+    d = f - b
+    n2 = _dot(d, d)
+    ac = np.clip(_dot(img - b, d) / (n2 + 1e-6), 0.0, 1.0)
+    res = img - (b + ac[..., None] * d)
+    on_line = np.exp(-_dot(res, res) / (n2 + 1e-6)) * (have > 0.5)
+    sig2 = np.float32(0.01)
+    trust = n2 / (n2 + sig2 + np.float32(16) * spread) * on_line
+    gate = n2 / (n2 + sig2 + np.float32(2) * spread) * on_line
+    want_mix = gate * ((ac > 0.15) & (ac < 0.85))
+    blend = np.float32(0.5) * trust
+    want_soft = blend * ac + (1.0 - blend) * a
+    np.testing.assert_allclose(mix, want_mix, atol=1e-6)
+    np.testing.assert_allclose(soft, want_soft, atol=1e-6)
+    assert mix.dtype == soft.dtype == np.float32
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_blend_band_writes_only_the_band(gated: bool) -> None:
+    h, w = 40, 30
+    alpha = RNG.integers(0, 256, (h, w), dtype=np.uint8)
+    soft, snap, zone = (RNG.random((h, w), dtype=np.float32) for _ in range(3))
+    dist = (RNG.random((h, w)) * 12).astype(np.float16)
+    sure = RNG.integers(0, 256, (h, w), dtype=np.uint8) if gated else None
+    out = alpha.copy()
+    kernels.blend_band(out, alpha, soft, snap, zone, dist, sure, 6, 2.5, (0.45, 0.75))
+
+    q = zone * soft + (1 - zone) * snap
+    fade = np.clip((np.float32(7.0) - dist.astype(np.float32)) / np.float32(2.5), 0, 1)
+    if sure is not None:
+        fade *= np.clip((_unit(sure) - np.float32(0.45)) / np.float32(0.3), 0, 1)
+    value = fade * q + (1 - fade) * _unit(alpha)
+    want = np.where(dist <= 6, np.clip(value * 255 + 0.5, 0, 255).astype(np.uint8), alpha)
+    assert np.abs(out.astype(int) - want).max() <= 1
+    assert (out != want).mean() < 0.01
+    np.testing.assert_array_equal(out[dist > 6], alpha[dist > 6])
+
+
+@pytest.mark.parametrize(("h", "w", "k"), [(45, 60, 15), (47, 61, 15), (10, 9, 1), (33, 20, 4)])
+def test_block_sums_match_a_plain_sum(h: int, w: int, k: int) -> None:
+    rgb = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha = RNG.choice(np.array([0, 10, 25, 26, 128, 229, 230, 255], np.uint8), (h, w))
+    band = RNG.random((h, w)) < 0.3
+    lh, lw = -(-h // k), -(-w // k)
+    fg, bg = np.zeros((lh, lw, 5), np.float32), np.zeros((lh, lw, 5), np.float32)
+    kernels.block_sums(rgb, alpha, band, k, 230, 25, fg, bg, (0, lh))
+    for out, weight in ((fg, ~band & (alpha >= 230)), (bg, ~band & (alpha <= 25))):
+        i = rgb.astype(np.float64) / 255 * weight[..., None]
+        planes = np.dstack([i, (i * i).sum(axis=2), weight.astype(np.float64)])
+        padded = np.zeros((lh * k, lw * k, 5))
+        padded[:h, :w] = planes
+        want = padded.reshape(lh, k, lw, k, 5).sum(axis=(1, 3)) / (k * k)
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [1, 3, 16])
+def test_block_any_and_sides(k: int) -> None:
+    h, w = 50, 41
+    mask = RNG.random((h, w)) < 0.02
+    lh, lw = -(-h // k), -(-w // k)
+    padded = np.zeros((lh * k, lw * k), bool)
+    padded[:h, :w] = mask
+    np.testing.assert_array_equal(
+        kernels.block_any(mask, k), padded.reshape(lh, k, lw, k).any(axis=(1, 3))
+    )
+    alpha = np.where(mask, 200, 40).astype(np.uint8)
+    sides = kernels.block_sides(alpha, k, 128)
+    above = np.zeros((lh * k, lw * k), bool)
+    below = np.zeros((lh * k, lw * k), bool)
+    above[:h, :w], below[:h, :w] = mask, ~mask
+    want = (
+        above.reshape(lh, k, lw, k).any(axis=(1, 3)) * 1
+        + below.reshape(lh, k, lw, k).any(axis=(1, 3)) * 2
+    )
+    np.testing.assert_array_equal(sides, want)
