@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import cleancut
+from cleancut.core import pipeline
 from cleancut.core.predict import ModelPool
 from cleancut.core.types import OutputSpec
 from cleancut.errors import InvalidOptions
@@ -127,3 +128,17 @@ def test_encode_modes_and_formats(tiny_pool: ModelPool, tmp_path: Path) -> None:
 def test_unknown_options_are_rejected(tiny_pool: ModelPool) -> None:
     with pytest.raises(InvalidOptions, match="unknown option"):
         cleancut.remove(tinymodels.square_image(), model="tiny", pool=tiny_pool, colour="red")
+
+
+def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
+    from cleancut.core import compose_kernels, refine_kernels
+
+    pipeline.warm_up()
+    pipeline.warm_up()  # idempotent, and cheap the second time
+    for loop in (
+        refine_kernels._colour_model,
+        refine_kernels._blend_band,
+        refine_kernels._block_sums,
+        compose_kernels._cutout,
+    ):
+        assert loop.signatures, loop

@@ -29,7 +29,10 @@ error and the S-measure gap on the hair set (docs/benchmarks.md).
 Colour statistics are computed on a grid no larger than ``STATS_SIDE`` (they are means
 over windows of 1 % of the image side, so nothing is lost) and sampled back per tile; all
 full-resolution work, the distance to the contour included, happens tile by tile, only on
-tiles that touch the band.
+tiles that touch the band, with the tiles shared among threads. For photos at least twice
+the model's 1024² grid the snap's guided-filter model is likewise computed on the photo
+shrunk to about that grid and applied at full resolution (``_snap_field``). The per-pixel
+loops live in ``refine_kernels``.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from cleancut.core.types import F32, U8
 _F = np.float32
 _EPS = _F(1e-6)
 _INV255 = _F(1.0 / 255.0)
+_ONE = _F(1.0)
+_ZERO = _F(0.0)
 
 
 def colour_model(
@@ -53,8 +55,6 @@ def _colour_model(
     lo: Any, hi: Any, use_colour: Any, mix: Any, soft: Any,
 ) -> None:  # fmt: skip
     h, w = alpha.shape
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
     for y in range(h):
         for x in range(w):
             i0 = np.float32(rgb[y, x, 0]) * _INV255
@@ -65,19 +65,19 @@ def _colour_model(
             d0, d1, d2 = field[y, x, 0] - b0, field[y, x, 1] - b1, field[y, x, 2] - b2
             n2 = d0 * d0 + d1 * d1 + d2 * d2
             ac = ((i0 - b0) * d0 + (i1 - b1) * d1 + (i2 - b2) * d2) / (n2 + _EPS)
-            ac = min(max(ac, zero), one)
+            ac = min(max(ac, _ZERO), _ONE)
             r0 = i0 - (b0 + ac * d0)
             r1 = i1 - (b1 + ac * d1)
             r2 = i2 - (b2 + ac * d2)
             on_line = np.float32(math.exp(-(r0 * r0 + r1 * r1 + r2 * r2) / (n2 + _EPS)))
             if not field[y, x, 7] > np.float32(0.5):
-                on_line = zero
+                on_line = _ZERO
             spread = field[y, x, 6]
             trust = n2 / (n2 + sig2 + kappa * spread) * on_line
             trust_gate = n2 / (n2 + sig2 + gate_kappa * spread) * on_line
-            mix[y, x] = trust_gate if lo < ac < hi else zero
+            mix[y, x] = trust_gate if lo < ac < hi else _ZERO
             blend = use_colour * trust
-            soft[y, x] = blend * ac + (one - blend) * a
+            soft[y, x] = blend * ac + (_ONE - blend) * a
 
 
 def blend_band(
@@ -109,22 +109,20 @@ def _blend_band(
     gate: Any, band: Any, edge: Any, taper: Any, c0: Any, span: Any,
 ) -> None:  # fmt: skip
     h, w = out.shape
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
     for y in range(h):
         for x in range(w):
             dd = dist[y, x]
             if not dd <= band:
                 continue
             z = zone[y, x]
-            q = z * soft[y, x] + (one - z) * snap[y, x]
+            q = z * soft[y, x] + (_ONE - z) * snap[y, x]
             a = np.float32(alpha[y, x]) * _INV255
-            fade = min(max((edge - dd) / taper, zero), one)
+            fade = min(max((edge - dd) / taper, _ZERO), _ONE)
             if gate:
                 s = np.float32(sure[y, x]) * _INV255
-                fade *= min(max((s - c0) / span, zero), one)
-            v = (fade * q + (one - fade) * a) * np.float32(255.0) + np.float32(0.5)
-            out[y, x] = np.uint8(min(max(v, zero), np.float32(255.0)))
+                fade *= min(max((s - c0) / span, _ZERO), _ONE)
+            v = (fade * q + (_ONE - fade) * a) * np.float32(255.0) + np.float32(0.5)
+            out[y, x] = np.uint8(min(max(v, _ZERO), np.float32(255.0)))
 
 
 def block_sums(
@@ -188,27 +186,7 @@ def _block_sums(
 def block_any(mask: Any, k: int) -> Any:
     """Whether each k×k block of a boolean ``mask`` (partial blocks at the far edges
     included) holds a True: an lh×lw bool array."""
-    h, w = mask.shape
-    out = np.zeros((-(-h // k), -(-w // k)), np.bool_)
-    _block_any(mask, k, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _block_any(mask: Any, k: Any, out: Any) -> None:
-    h, w = mask.shape
-    lh, lw = out.shape
-    cols = np.zeros(w, np.uint8)
-    for ly in range(lh):
-        cols[:] = 0
-        for y in range(ly * k, min(h, (ly + 1) * k)):
-            for x in range(w):
-                cols[x] |= np.uint8(mask[y, x])
-        for bx in range(lw):
-            hit = np.uint8(0)
-            for x in range(bx * k, min(w, (bx + 1) * k)):
-                hit |= cols[x]
-            out[ly, bx] = hit != 0
+    return (block_sides(mask.view(np.uint8), k, 1) & 1).astype(np.bool_)
 
 
 def block_sides(alpha: U8, k: int, cut: int) -> Any:
