@@ -275,8 +275,7 @@ def main() -> int:
         print("|---|---|---|---|---|")
         for label, b in bursts.items():
             print(
-                f"| {label} | {b['done']} | {b['errors']} | {b['wall']:.1f} "
-                f"| {b['peak_rss']:.0f} |"
+                f"| {label} | {b['done']} | {b['errors']} | {b['wall']:.1f} | {b['peak_rss']:.0f} |"
             )
     if cold:
         print()

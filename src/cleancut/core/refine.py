@@ -25,17 +25,16 @@ a confident guess. See ``refine_band`` for the pass itself; all three stay insid
 band (definite foreground, definite background and holes never change), work tile by tile
 on the tiles that touch the band, and never stretch or re-normalise values.
 
-Measured cost (``bench/quality.py --refinement``, 2-core Xeon VM shared with other jobs,
-load average 4–8; medians; the 12 MP photo is an eval photo of hair upscaled to 4000×3000):
+Measured cost (2026-12-03, 2-core Xeon VM, quiet; medians over 40 eval photos taken in
+turn from every set, and over runs on the 12 MP speed-benchmark photo, 3654×3284):
 
 =========================  ===========================  ==================================
-operation                  eval photos (0.1–0.5 MP)     12 MP: wall s (CPU s)
+operation                  eval photos (0.1–1 MP)       12 MP: wall s (CPU s)
 =========================  ===========================  ==================================
-level 1                    85 ms                        1.7 (1.1)
-level 2 (the default)      81 ms                        1.5 (1.1)
-level 3                    164 ms                       3.3 (2.5)
-decontaminate (any > 0)    +176 ms                      2.2 (1.6)
-level 3 + decontaminate    about 340 ms                 5.4 (3.7)
+level 1                    27 ms                        0.27 (0.39)
+level 2 (the default)      28 ms                        0.29 (0.42)
+level 3                    55 ms                        0.61 (0.89)
+decontaminate (any > 0)    +62 ms                       1.01 (1.04)
 =========================  ===========================  ==================================
 
 Memory stays at a few bytes per pixel: the peak of refinement at 12 MP is about 5.4 bytes
