@@ -17,9 +17,7 @@ def upsample(prob: F32, size: tuple[int, int]) -> F32:
     w, h = size
     if prob.shape[1] == w and prob.shape[0] == h:
         return prob
-    shrinking = w * h < prob.shape[0] * prob.shape[1]
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    out: F32 = np.asarray(cv2.resize(prob, (w, h), interpolation=interp), dtype=np.float32)
+    out = _resize(prob, size)
     np.clip(out, 0.0, 1.0, out=out)
     return out
 
@@ -32,12 +30,19 @@ def upsample_u8(prob: F32, size: tuple[int, int]) -> U8:
     w, h = size
     if prob.shape[1] == w and prob.shape[0] == h:
         return to_u8(prob)
-    shrinking = w * h < prob.shape[0] * prob.shape[1]
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    up = np.asarray(cv2.resize(prob, (w, h), interpolation=interp), dtype=np.float32)
+    up = _resize(prob, size)
     # Bicubic overshoots below 0; convertScaleAbs would fold those back up, so zero them.
     cv2.threshold(up, 0.0, 0.0, cv2.THRESH_TOZERO, dst=up)
     out: U8 = np.asarray(cv2.convertScaleAbs(up, alpha=255.0), np.uint8)
+    return out
+
+
+def _resize(prob: F32, size: tuple[int, int]) -> F32:
+    """Area averaging when shrinking, bicubic when enlarging (see ``upsample``); unclipped."""
+    w, h = size
+    shrinking = w * h < prob.shape[0] * prob.shape[1]
+    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    out: F32 = np.asarray(cv2.resize(prob, (w, h), interpolation=interp), dtype=np.float32)
     return out
 
 

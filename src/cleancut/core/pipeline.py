@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cleancut.core import io, matte
+from cleancut.core import compose, io, matte, refine
 from cleancut.core.predict import Segmenter
 from cleancut.core.result import Result
 from cleancut.core.types import U8, DecodedImage, Options, ProgressFn, Source, Timings
@@ -62,8 +62,6 @@ def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) the refinement and composition loops
     on a tiny synthetic photo, so that a server's first job does not pay for it (about
     half a second in a fresh process)."""
-    from cleancut.core import compose, refine
-
     yy, xx = np.mgrid[0:64, 0:64]
     alpha = np.where(np.hypot(yy - 32, xx - 32) < 20, 255, 0).astype(np.uint8)
     rgb = np.dstack([alpha, 255 - alpha, np.full_like(alpha, 90)])

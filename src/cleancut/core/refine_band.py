@@ -146,7 +146,7 @@ def refine_pass(
     for t, dist in edges:
         band[t.write] = dist <= g.band
     stats = _colour_stats(rgb, alpha, band, g.window, threads)
-    snap = None if g.coarse == 1 else _snap_field(rgb, alpha, band, p, g, tile, threads)
+    snap_model = None if g.coarse == 1 else _snap_field(rgb, alpha, band, p, g, tile)
     del band
     c0, c1 = p.confidence
     sure = _confidence(alpha, g.sure) if c1 > c0 else None
@@ -156,7 +156,7 @@ def refine_pass(
     def one(edge: tuple[Tile, NDArray[np.float16]]) -> None:
         t, dist = edge
         field = sample(stats, alpha.shape, t, scale=scale)
-        model = None if snap is None else sample(snap, alpha.shape, t, scale=g.coarse)
+        model = None if snap_model is None else sample(snap_model, alpha.shape, t, scale=g.coarse)
         parts = _tile(rgb[t.read], alpha[t.read], field, model, p, g)
         soft, hard, zone = (x[t.core] for x in parts)
         # Changes fade in from the band's edge, so no seam appears where the band ends;
@@ -313,13 +313,7 @@ def _tile(
 
 
 def _snap_field(
-    rgb: U8,
-    alpha: U8,
-    band: NDArray[np.bool_],
-    p: PassParams,
-    g: _Geometry,
-    tile: int,
-    threads: int | None,
+    rgb: U8, alpha: U8, band: NDArray[np.bool_], p: PassParams, g: _Geometry, tile: int
 ) -> F32:
     """The snap's guided-filter model (``guided_coefficients``) on the photo and binarised
     matte shrunk ``g.coarse`` times, for images at least twice the model's 1024² grid.
@@ -334,24 +328,20 @@ def _snap_field(
     hard = _shrink(np.asarray(cv2.threshold(alpha, 127, 255, cv2.THRESH_BINARY)[1], np.uint8), k)
     r = g.coarse_snap
     field = np.zeros((*hard.shape, 4), dtype=np.float32)
-
-    def one(t: Tile) -> None:
+    # The model is a box of box-filtered statistics: 2r of reach. Tiles are the
+    # full-resolution ones shrunk, so they hug the band. One thread: these tiles are small
+    # and their filter is dozens of short numpy calls, so a second thread would mostly
+    # wait for the GIL (measured: slower than one).
+    for t in tiles(_needed(band, k), 2 * r + 1, max(16, tile // k)):
         src = as_f32(hard[t.read]) * np.float32(1.0 / 255.0)
         model = guided_coefficients(to_unit(guide[t.read]), src, r, p.snap_eps)
         field[t.write] = model[t.core]
-
-    # The model is a box of box-filtered statistics: 2r of reach.
-    # Tiles as small as the full-resolution ones shrunk: they hug the band.
-    work = list(tiles(_needed(band, k), 2 * r + 1, max(16, tile // k)))
-    # These tiles are small and their filter is dozens of short numpy calls, so a second
-    # thread would mostly wait for the GIL (measured: slower than one).
-    map_threads(one, work, 1, name="refine")
     return field
 
 
 def _shrink(x: U8, k: int) -> U8:
-    """Means of k×k blocks, rounded; the partial blocks along the far
-    edges average the pixels they have. No padded copy of the photo is made."""
+    """Means of k×k blocks, rounded; the partial blocks along the far edges average the
+    pixels they have. No padded copy of the photo is made."""
     h, w = x.shape[:2]
     hh, ww = (h // k) * k, (w // k) * k
     lh, lw = -(-h // k), -(-w // k)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cleancut import net
+from cleancut.core import pipeline
 from cleancut.core.types import Options
 from cleancut.errors import (
     InvalidInput,
@@ -112,7 +113,9 @@ class JobService:
             "cleancut-cleaner", config.cleanup_interval, self.clean, log
         )
         self._warmup = threading.Thread(target=self._warm, name="cleancut-warmup", daemon=True)
-        self._kernels_warm = False
+        # The compiled refinement loops are warmed with the models: a node that warms no
+        # model (a distributed API node) runs no jobs and does not wait for them.
+        self._kernels_warm = not config.warm_models
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -380,14 +383,13 @@ class JobService:
         self._cleaner.start()
 
     def _warm(self) -> None:
-        from cleancut.core import pipeline  # here: the service module stays light to import
-
-        try:
-            pipeline.warm_up()
-        except Exception as exc:
-            self._log(f"compiling the refinement loops failed: {exc}")
-        else:
-            self._kernels_warm = True
+        if not self._kernels_warm:
+            try:
+                pipeline.warm_up()
+            except Exception as exc:
+                self._log(f"compiling the refinement loops failed: {exc}")
+            else:
+                self._kernels_warm = True
         for name in self.config.warm_models:
             try:
                 self._segmenters.get(name)

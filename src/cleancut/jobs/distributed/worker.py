@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleancut import net
+from cleancut.core import pipeline
 from cleancut.errors import JobTimedOut
 from cleancut.jobs import runner
 from cleancut.jobs.distributed import celery_app, reaper
@@ -241,8 +242,6 @@ def run(
     app.task(name=celery_app.TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(
         run_job
     )
-
-    from cleancut.core import pipeline
 
     pipeline.warm_up()  # compiled loops of refinement, before the first message
     for model in dict.fromkeys(models):  # loaded once, before the first message, kept warm
