@@ -131,7 +131,7 @@ def test_unknown_options_are_rejected(tiny_pool: ModelPool) -> None:
 
 
 def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
-    from cleancut.core import compose_kernels, refine_kernels
+    from cleancut.core import compose_kernels, guided_kernels, refine_kernels
 
     pipeline.warm_up()
     pipeline.warm_up()  # idempotent, and cheap the second time
@@ -140,5 +140,6 @@ def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
         refine_kernels._blend_band,
         refine_kernels._block_sums,
         compose_kernels._cutout,
+        guided_kernels._coefficients,
     ):
         assert loop.signatures, loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -52,13 +53,13 @@ def test_blend_band_writes_only_the_band(gated: bool) -> None:
     h, w = 40, 30
     alpha = RNG.integers(0, 256, (h, w), dtype=np.uint8)
     soft, snap, zone = (RNG.random((h, w), dtype=np.float32) for _ in range(3))
-    dist = (RNG.random((h, w)) * 12).astype(np.float16)
+    dist = (RNG.random((h, w)) * 12).astype(np.float32)
     sure = RNG.integers(0, 256, (h, w), dtype=np.uint8) if gated else None
     out = alpha.copy()
     kernels.blend_band(out, alpha, soft, snap, zone, dist, sure, 6, 2.5, (0.45, 0.75))
 
     q = zone * soft + (1 - zone) * snap
-    fade = np.clip((np.float32(7.0) - dist.astype(np.float32)) / np.float32(2.5), 0, 1)
+    fade = np.clip((np.float32(7.0) - dist) / np.float32(2.5), 0, 1)
     if sure is not None:
         fade *= np.clip((_unit(sure) - np.float32(0.45)) / np.float32(0.3), 0, 1)
     value = fade * q + (1 - fade) * _unit(alpha)
@@ -105,3 +106,46 @@ def test_block_any_and_sides(k: int) -> None:
         + below.reshape(lh, k, lw, k).any(axis=(1, 3)) * 2
     )
     np.testing.assert_array_equal(sides, want)
+
+
+def _blobs(h: int, w: int, seed: int) -> NDArray[np.uint8]:
+    noise = np.random.default_rng(seed).random((h, w)).astype(np.float32)
+    return (cv2.GaussianBlur(noise, (0, 0), 5) > 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("h", "w", "seed"), [(90, 130, 0), (61, 47, 1), (1, 30, 2), (40, 1, 3)])
+def test_side_distance_is_opencvs_chamfer_to_the_other_side(h: int, w: int, seed: int) -> None:
+    fg = _blobs(h, w, seed)
+    fg[h // 2, : w // 2] = 1  # at least one pixel of each class, also in thin images
+    fg[h // 2, w // 2 :] = 0
+    want = np.maximum(
+        cv2.distanceTransform(fg, cv2.DIST_L2, 3), cv2.distanceTransform(1 - fg, cv2.DIST_L2, 3)
+    )
+    core = (h // 4, h - h // 4 or 1, w // 5, w - w // 5 or 1)
+    got = kernels.side_distance(fg.astype(bool), 9.0, core)
+    y0, y1, x0, x1 = core
+    assert got.dtype == np.float32 and got.shape == (y1 - y0, x1 - x0)
+    np.testing.assert_allclose(got, np.minimum(want, 9.0)[y0:y1, x0:x1], atol=1e-5)
+
+
+def test_side_distance_of_one_class_is_the_cap() -> None:
+    got = kernels.side_distance(np.ones((20, 30), bool), 7.5, (0, 20, 0, 30))
+    np.testing.assert_array_equal(got, np.full((20, 30), 7.5, np.float32))
+
+
+@pytest.mark.parametrize(("h", "w", "k"), [(45, 60, 3), (47, 61, 4), (9, 10, 1), (5, 7, 3)])
+def test_block_means_at_the_chosen_blocks(h: int, w: int, k: int) -> None:
+    rgb = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    lh, lw = -(-h // k), -(-w // k)
+    where = RNG.random((lh, lw)) < 0.5
+    got = kernels.block_means_at(rgb, k, where)
+    binary = kernels.block_means_at(rgb[..., :1], k, where, cut=128)
+    for ly, lx in np.ndindex(lh, lw):
+        block = rgb[ly * k : (ly + 1) * k, lx * k : (lx + 1) * k].reshape(-1, 3)
+        if not where[ly, lx]:
+            assert not got[ly, lx].any() and not binary[ly, lx].any()
+            continue
+        mean = block.astype(np.float64).mean(axis=0)
+        assert np.abs(got[ly, lx] - mean).max() <= 0.5 + 1e-9
+        hard = np.where(block[:, 0] >= 128, 255.0, 0.0).mean()
+        assert abs(int(binary[ly, lx, 0]) - hard) <= 0.5 + 1e-9

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from cleancut.core import compose, io, matte, refine
+from cleancut.core.guided_kernels import guided_coefficients_at
 from cleancut.core.predict import Segmenter
 from cleancut.core.result import Result
 from cleancut.core.types import U8, DecodedImage, Options, ProgressFn, Source, Timings
@@ -67,3 +68,5 @@ def warm_up() -> None:
     rgb = np.dstack([alpha, 255 - alpha, np.full_like(alpha, 90)])
     refined = refine.refine(rgb, alpha, max(refine.PASSES))
     compose.cutout(rgb, refined)
+    # The snap's compiled model runs only on photos of 2048 px a side or more.
+    guided_coefficients_at(rgb, alpha, 2, 1e-3, alpha > 0)

