@@ -49,12 +49,10 @@ from cleancut.core.parallel import map_threads
 from cleancut.core.refine_ops import (
     TILE,
     Tile,
-    apply_linear,
     as_f32,
     box,
     grid,
     guided_filter,
-    sample,
     to_unit,
 )
 from cleancut.core.types import F32, U8
@@ -150,14 +148,10 @@ def refine_pass(
     sure = _confidence(alpha, g.sure) if c1 > c0 else None
     del band
     out = alpha.copy()
-    scale = stats_scale(alpha.shape)
 
     def one(edge: tuple[Tile, F32]) -> None:
         t, dist = edge
-        field = sample(stats, alpha.shape, t, scale=scale)
-        model = None if snap_model is None else sample(snap_model, alpha.shape, t, scale=g.coarse)
-        parts = _tile(rgb[t.read], alpha[t.read], field, model, p, g)
-        soft, hard, zone = (x[t.core] for x in parts)
+        soft, hard, zone = _tile(rgb, alpha, stats, snap_model, t, dist <= g.band, p, g)
         # Changes fade in from the band's edge, so no seam appears where the band ends;
         # where the model itself is unsure over the whole neighbourhood (a plateau near
         # 0.5 rather than a steep ramp), a snapped edge would be a confident guess, so
@@ -298,21 +292,34 @@ def _weighted_moments(
 
 
 def _tile(
-    rgb: U8, alpha: U8, field: F32, snap_model: F32 | None, p: PassParams, g: _Geometry
+    rgb: U8,
+    alpha: U8,
+    stats: F32,
+    snap_model: F32 | None,
+    t: Tile,
+    in_band: NDArray[np.bool_],
+    p: PassParams,
+    g: _Geometry,
 ) -> tuple[F32, F32, F32]:
-    """(soft alpha, snapped alpha, how far to prefer soft over snapped) over a padded tile."""
+    """(soft alpha, snapped alpha, how far to prefer soft over snapped) over tile ``t``'s
+    core, at its ``in_band`` pixels (elsewhere the values are unused)."""
+    # The colour model runs only where the mixedness box of some band pixel reads it.
+    need = np.zeros((t.py1 - t.py0, t.px1 - t.px0), np.uint8)
+    need[t.core] = in_band
+    need = np.asarray(cv2.dilate(need, np.ones((2 * g.gate + 1,) * 2, np.uint8)), np.uint8)
+    mixed, soft = kernels.colour_band(
+        rgb[t.read], alpha[t.read], stats, stats_scale(alpha.shape), (t.py0, t.px0), need,
+        p.kappa, p.gate_kappa, SIGMA, MIXED, p.use_colour,
+    )  # fmt: skip
     if snap_model is None:
-        img = to_unit(rgb)
-        snap = guided_filter(img, (alpha >= 128).astype(np.float32), g.snap, p.snap_eps)
+        hard = (alpha[t.read] >= 128).astype(np.float32)
+        snap = guided_filter(to_unit(rgb[t.read]), hard, g.snap, p.snap_eps)[t.core]
+        np.clip(snap, 0.0, 1.0, out=snap)
     else:
-        snap = apply_linear(snap_model, to_unit(rgb))
-    np.clip(snap, 0.0, 1.0, out=snap)
-    mixed, soft = kernels.colour_model(
-        rgb, alpha, field, p.kappa, p.gate_kappa, SIGMA, MIXED, p.use_colour
-    )
+        snap = kernels.snap_band(rgb[t.write], snap_model, g.coarse, (t.y0, t.x0), in_band)
     lo, hi = p.gate
-    zone = np.clip((box(mixed, g.gate) - lo) / (hi - lo), 0.0, 1.0)
-    return soft, snap, as_f32(zone)
+    zone = np.clip((box(mixed, g.gate)[t.core] - lo) / (hi - lo), 0.0, 1.0)
+    return soft[t.core], snap, as_f32(zone)
 
 
 def _snap_field(rgb: U8, alpha: U8, band: NDArray[np.bool_], p: PassParams, g: _Geometry) -> F32:

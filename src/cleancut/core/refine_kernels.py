@@ -28,41 +28,106 @@ _ONE = _F(1.0)
 _ZERO = _F(0.0)
 
 
-def colour_model(
+def colour_band(
     rgb: U8,
     alpha: U8,
-    field: F32,
+    stats: F32,
+    scale: int,
+    origin: tuple[int, int],
+    need: U8,
     kappa: float,
     gate_kappa: float,
     sigma: float,
     mixed: tuple[float, float],
     use_colour: float,
 ) -> tuple[F32, F32]:
-    """(mixedness, soft alpha) of each pixel from the sampled F/B colour ``field``."""
+    """(mixedness, soft alpha) of each ``need`` pixel of a tile (``rgb``, ``alpha``, whose
+    top-left pixel is ``origin`` (y, x) of the image) from the F/B colour statistics
+    ``stats`` (``refine_band._colour_stats``: each pixel the mean of a scale×scale block),
+    sampled bilinearly as ``cv2.resize`` would enlarge them (edges replicated). Elsewhere
+    mixedness is 0 and the soft alpha the matte's own."""
     h, w = alpha.shape
-    mix = np.empty((h, w), np.float32)
+    mix = np.zeros((h, w), np.float32)
     soft = np.empty((h, w), np.float32)
-    _colour_model(
-        rgb, alpha, field, _F(kappa), _F(gate_kappa), _F(sigma * sigma),
+    ys, yw = _taps(origin[0], h, scale, stats.shape[0])
+    xs, xw = _taps(origin[1], w, scale, stats.shape[1])
+    _colour_band(
+        rgb, alpha, stats, ys, yw, xs, xw, need, _F(kappa), _F(gate_kappa), _F(sigma * sigma),
         _F(mixed[0]), _F(mixed[1]), _F(use_colour), mix, soft,
     )  # fmt: skip
     return mix, soft
 
 
+def snap_band(rgb: U8, model: F32, scale: int, origin: tuple[int, int], where: Any) -> F32:
+    """The snap at the ``where`` pixels of a tile (``rgb``, top-left at image pixel
+    ``origin``): the guided filter's linear model ``model`` (``guided_kernels``, on the
+    image shrunk ``scale`` times) sampled bilinearly, applied to the pixel's colour and
+    clipped to [0, 1]; 0 elsewhere."""
+    h, w = where.shape
+    out = np.zeros((h, w), np.float32)
+    ys, yw = _taps(origin[0], h, scale, model.shape[0])
+    xs, xw = _taps(origin[1], w, scale, model.shape[1])
+    _snap_band(rgb, model, ys, yw, xs, xw, where.view(np.uint8), out)
+    return out
+
+
+def _taps(start: int, n: int, scale: int, size: int) -> tuple[Any, Any]:
+    """For full-resolution positions ``start … start+n-1`` on a grid ``scale`` times coarser
+    (``size`` cells): the first of the two cells each interpolates between, and the second
+    one's weight, as ``cv2.resize`` maps them (pixel centres aligned, edges replicated).
+    Clamping both taps to the grid repeats its edge cells."""
+    pos = (np.arange(start, start + n, dtype=np.float64) + 0.5) / scale - 0.5
+    first = np.floor(pos)
+    weight = (pos - first).astype(np.float32)
+    lo = np.clip(first, 0, size - 1).astype(np.int64)
+    hi = np.clip(first + 1, 0, size - 1).astype(np.int64)
+    return np.stack([lo, hi]), weight
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lerp2(f: Any, ys: Any, yw: Any, xs: Any, xw: Any, y: Any, x: Any, c: Any) -> Any:
+    wy, wx = yw[y], xw[x]
+    y0, y1, x0, x1 = ys[0, y], ys[1, y], xs[0, x], xs[1, x]
+    top = f[y0, x0, c] + wx * (f[y0, x1, c] - f[y0, x0, c])
+    bottom = f[y1, x0, c] + wx * (f[y1, x1, c] - f[y1, x0, c])
+    return top + wy * (bottom - top)
+
+
 @njit(cache=True, nogil=True)
-def _colour_model(
-    rgb: Any, alpha: Any, field: Any, kappa: Any, gate_kappa: Any, sig2: Any,
-    lo: Any, hi: Any, use_colour: Any, mix: Any, soft: Any,
+def _colour_band(
+    rgb: Any, alpha: Any, stats: Any, ys: Any, yw: Any, xs: Any, xw: Any, need: Any,
+    kappa: Any, gate_kappa: Any, sig2: Any, lo: Any, hi: Any, use_colour: Any,
+    mix: Any, soft: Any,
 ) -> None:  # fmt: skip
     h, w = alpha.shape
+    # Each row first blends the two coarse rows it lies between, over the coarse columns
+    # the tile spans; a pixel then needs one horizontal blend per channel.
+    c0 = xs[0, 0]
+    row = np.empty((xs[1, w - 1] - c0 + 1, 8), np.float32)
     for y in range(h):
+        wy, y0, y1 = yw[y], ys[0, y], ys[1, y]
+        for i in range(row.shape[0]):
+            for c in range(8):
+                top = stats[y0, c0 + i, c]
+                row[i, c] = top + wy * (stats[y1, c0 + i, c] - top)
         for x in range(w):
+            a = np.float32(alpha[y, x]) * _INV255
+            if need[y, x] == 0:
+                soft[y, x] = a
+                continue
             i0 = np.float32(rgb[y, x, 0]) * _INV255
             i1 = np.float32(rgb[y, x, 1]) * _INV255
             i2 = np.float32(rgb[y, x, 2]) * _INV255
-            a = np.float32(alpha[y, x]) * _INV255
-            b0, b1, b2 = field[y, x, 3], field[y, x, 4], field[y, x, 5]
-            d0, d1, d2 = field[y, x, 0] - b0, field[y, x, 1] - b1, field[y, x, 2] - b2
+            wx, j0, j1 = xw[x], xs[0, x] - c0, xs[1, x] - c0
+            f0 = row[j0, 0] + wx * (row[j1, 0] - row[j0, 0])
+            f1 = row[j0, 1] + wx * (row[j1, 1] - row[j0, 1])
+            f2 = row[j0, 2] + wx * (row[j1, 2] - row[j0, 2])
+            b0 = row[j0, 3] + wx * (row[j1, 3] - row[j0, 3])
+            b1 = row[j0, 4] + wx * (row[j1, 4] - row[j0, 4])
+            b2 = row[j0, 5] + wx * (row[j1, 5] - row[j0, 5])
+            spread = row[j0, 6] + wx * (row[j1, 6] - row[j0, 6])
+            have = row[j0, 7] + wx * (row[j1, 7] - row[j0, 7])
+            d0, d1, d2 = f0 - b0, f1 - b1, f2 - b2
             n2 = d0 * d0 + d1 * d1 + d2 * d2
             ac = ((i0 - b0) * d0 + (i1 - b1) * d1 + (i2 - b2) * d2) / (n2 + _EPS)
             ac = min(max(ac, _ZERO), _ONE)
@@ -70,14 +135,28 @@ def _colour_model(
             r1 = i1 - (b1 + ac * d1)
             r2 = i2 - (b2 + ac * d2)
             on_line = np.float32(math.exp(-(r0 * r0 + r1 * r1 + r2 * r2) / (n2 + _EPS)))
-            if not field[y, x, 7] > np.float32(0.5):
+            if not have > np.float32(0.5):
                 on_line = _ZERO
-            spread = field[y, x, 6]
             trust = n2 / (n2 + sig2 + kappa * spread) * on_line
             trust_gate = n2 / (n2 + sig2 + gate_kappa * spread) * on_line
             mix[y, x] = trust_gate if lo < ac < hi else _ZERO
             blend = use_colour * trust
             soft[y, x] = blend * ac + (_ONE - blend) * a
+
+
+@njit(cache=True, nogil=True)
+def _snap_band(
+    rgb: Any, model: Any, ys: Any, yw: Any, xs: Any, xw: Any, where: Any, out: Any
+) -> None:
+    h, w = where.shape
+    for y in range(h):
+        for x in range(w):
+            if where[y, x] == 0:
+                continue
+            v = _lerp2(model, ys, yw, xs, xw, y, x, 3)
+            for c in range(3):
+                v += _lerp2(model, ys, yw, xs, xw, y, x, c) * (np.float32(rgb[y, x, c]) * _INV255)
+            out[y, x] = min(max(v, _ZERO), _ONE)
 
 
 def blend_band(

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from cleancut.core.io import sniff_format
+from cleancut.core.io import encode, sniff_format
 from cleancut.core.types import MEDIA_TYPES, U8, OutputFormat
 from cleancut.errors import CorruptImage
 from cleancut.jobs.model import CUTOUT, MASK, ORIGINAL, BlobRef
@@ -61,12 +61,10 @@ def save_cutout(blobs: BlobStore, job_id: str, data: bytes, fmt: OutputFormat) -
 
 
 def encode_mask(matte: U8) -> bytes:
-    """The model's matte as an 8-bit grayscale PNG (lossless, so effects see it exactly)."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(matte, dtype=np.uint8), "L").save(
-        buf, "PNG", compress_level=3
-    )
-    return buf.getvalue()
+    """The model's matte as an 8-bit grayscale PNG (lossless, so effects see it exactly),
+    through the same writer as the cut-outs: a job stores two of these, and at 12 MP
+    Pillow's encoder took about 100 ms for each."""
+    return encode(np.ascontiguousarray(matte, dtype=np.uint8), "png")
 
 
 def decode_mask(data: bytes) -> U8:
