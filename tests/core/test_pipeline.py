@@ -136,7 +136,10 @@ def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
     pipeline.warm_up()
     pipeline.warm_up()  # idempotent, and cheap the second time
     for loop in (
-        refine_kernels._colour_model,
+        refine_kernels._colour_band,
+        refine_kernels._snap_band,
+        refine_kernels._side_distance,
+        refine_kernels._block_means_at,
         refine_kernels._blend_band,
         refine_kernels._block_sums,
         compose_kernels._cutout,

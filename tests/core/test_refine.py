@@ -15,7 +15,7 @@ import cleancut
 from cleancut.core import refine, refine_band, refine_fg
 from cleancut.core.predict import ModelPool
 from cleancut.core.refine_band import PassParams, refine_pass
-from cleancut.core.refine_ops import TILE
+from cleancut.core.refine_ops import TILE, Tile
 from cleancut.errors import InvalidInput, InvalidOptions
 from tests.conftest import require_shared
 
@@ -293,9 +293,9 @@ def test_twelve_megapixels_work_in_edge_tiles_with_bounded_memory(
     worked: list[tuple[int, int]] = []
     real_tile = refine_band._tile
 
-    def spy(tile_rgb: U8, *args: object) -> object:
-        worked.append(tile_rgb.shape[:2])
-        return real_tile(tile_rgb, *args)  # type: ignore[arg-type]
+    def spy(rgb: U8, alpha: U8, stats: object, model: object, t: Tile, *args: object) -> object:
+        worked.append((t.py1 - t.py0, t.px1 - t.px0))
+        return real_tile(rgb, alpha, stats, model, t, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(refine_band, "_tile", spy)
     tracemalloc.start()

@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 
 from cleancut.core import compose, io, matte, refine
-from cleancut.core.guided_kernels import guided_coefficients_at
 from cleancut.core.predict import Segmenter
 from cleancut.core.result import Result
 from cleancut.core.types import U8, DecodedImage, Options, ProgressFn, Source, Timings
@@ -63,10 +62,11 @@ def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) the refinement and composition loops
     on a tiny synthetic photo, so that a server's first job does not pay for it (about
     half a second in a fresh process)."""
-    yy, xx = np.mgrid[0:64, 0:64]
-    alpha = np.where(np.hypot(yy - 32, xx - 32) < 20, 255, 0).astype(np.uint8)
-    rgb = np.dstack([alpha, 255 - alpha, np.full_like(alpha, 90)])
-    refined = refine.refine(rgb, alpha, max(refine.PASSES))
+    # A square and a long strip: photos of 2048 px a side or more take the snap's
+    # coarse path (``refine_band._snap_field``), which has loops of its own.
+    for h, w in ((64, 64), (64, 2048)):
+        yy, xx = np.mgrid[0:h, 0:w]
+        alpha = np.where(np.hypot(yy - h / 2, (xx - w / 2) * h / w) < 20, 255, 0).astype(np.uint8)
+        rgb = np.dstack([alpha, 255 - alpha, np.full_like(alpha, 90)])
+        refined = refine.refine(rgb, alpha, max(refine.PASSES))
     compose.cutout(rgb, refined)
-    # The snap's compiled model runs only on photos of 2048 px a side or more.
-    guided_coefficients_at(rgb, alpha, 2, 1e-3, alpha > 0)
