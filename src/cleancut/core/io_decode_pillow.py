@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from cleancut.core.io_decode_base import DECODE_ERRORS, check_size, finish, u16_to_u8
+from cleancut.core.io_decode_jpeg import decode_plain_jpeg
 from cleancut.core.types import DecodedImage
 from cleancut.errors import CorruptImage, ImageTooLarge, UnsupportedFormat
 
@@ -35,6 +36,8 @@ _TGA_DESCRIPTOR: Final = 17
 def decode_pillow(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
     with _open(data, fmt) as img:
         check_size(img.size, max_pixels)
+        if fmt == "jpeg" and (plain := decode_plain_jpeg(data, img)) is not None:
+            return plain
         _load(img)
         if fmt == "tga" and img.mode in ("RGBA", "LA") and data[_TGA_DESCRIPTOR] & 0x0F == 0:
             # The descriptor declares no attribute (alpha) bits: the extra bits of each

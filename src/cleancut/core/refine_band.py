@@ -173,9 +173,10 @@ def _edge_tiles(
     side of the 0.5 contour (exact up to ``reach``, larger beyond).
 
     The distance (``kernels.side_distance``) runs on each tile's core grown by ``reach``
-    rather than on the whole image: a pixel within ``reach`` of the other side finds it inside that
-    crop, and tiles far from any contour (most of a large photo) cost nothing: a map of
-    which small blocks hold both sides, made in one pass, rules them out."""
+    rather than on the whole image: a pixel within ``reach`` of the other side finds it
+    inside that crop, and tiles far from any contour (most of a large photo) cost
+    nothing: a map of which small blocks hold both sides, made in one pass, rules them
+    out."""
     h, w = fg.shape
     grow = reach + 1
     b = _SIDE_BLOCK
