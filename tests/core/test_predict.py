@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from cleancut.core.models import ModelRegistry, spec_from_file
-from cleancut.core.predict import ModelPool
+from cleancut.core.predict import ModelPool, Segmenter
 from cleancut.core.runtimes import RuntimeConfig, open_session, resolve_runtime
 from cleancut.core.weights import WeightsCache
 from cleancut.errors import ModelError, ModelNotFound, RuntimeUnavailable
@@ -65,6 +67,20 @@ def test_preprocess_follows_the_spec(tiny_pool: ModelPool) -> None:
     x = seg.preprocess(img)
     assert x.shape == (1, 3, 64, 64) and x.dtype == np.float32 and x.flags.c_contiguous
     np.testing.assert_allclose(x[0, :, 5, 5], [(255 - 128) / 256, -0.5, -0.5], atol=1e-6)
+
+
+def test_preprocess_normalises_each_channel_as_numpy_does(tiny_pool: ModelPool) -> None:
+    # A U2-Net/BiRefNet-style spec: per-channel ImageNet statistics, a non-square input.
+    seg = tiny_pool.get("tiny")
+    spec = dataclasses.replace(
+        seg.spec, input_size=(48, 32), mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4)
+    )
+    img = np.random.default_rng(3).integers(0, 256, (90, 70, 3), dtype=np.uint8)
+    x = Segmenter(spec, seg.session).preprocess(img)
+    small = cv2.resize(img, (48, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    want = (small - np.float32(spec.mean)) * (1 / np.float32(spec.std))
+    assert x.shape == (1, 3, 32, 48) and x.dtype == np.float32 and x.flags.c_contiguous
+    np.testing.assert_allclose(x[0], want.transpose(2, 0, 1), rtol=1e-6, atol=1e-6)
 
 
 def test_missing_device_fails_loudly(tiny_spec, tiny_model: Path) -> None:  # type: ignore[no-untyped-def]
