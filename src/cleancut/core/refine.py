@@ -25,16 +25,17 @@ a confident guess. See ``refine_band`` for the pass itself; all three stay insid
 band (definite foreground, definite background and holes never change), work tile by tile
 on the tiles that touch the band, and never stretch or re-normalise values.
 
-Measured cost (2026-12-03, 2-core Xeon VM, quiet; medians over 40 eval photos taken in
-turn from every set, and over runs on the 12 MP speed-benchmark photo, 3654×3284):
+Measured cost (2026-12-04, 2-core AMD EPYC VM, ``bench/quality.py --refinement``: medians
+over 174 eval photos sampled from every set, and over 3 runs on a 12 MP photo, an eval
+photo upscaled to 4000×3000):
 
 =========================  ===========================  ==================================
 operation                  eval photos (0.1–1 MP)       12 MP: wall s (CPU s)
 =========================  ===========================  ==================================
-level 1                    27 ms                        0.27 (0.39)
-level 2 (the default)      28 ms                        0.29 (0.42)
-level 3                    55 ms                        0.61 (0.89)
-decontaminate (any > 0)    +62 ms                       1.01 (1.04)
+level 1                    20 ms                        0.24 (0.34)
+level 2 (the default)      20 ms                        0.20 (0.30)
+level 3                    40 ms                        0.36 (0.54)
+decontaminate (any > 0)    +65 ms                       0.84 (0.87)
 =========================  ===========================  ==================================
 
 Memory stays at a few bytes per pixel: the peak of refinement at 12 MP is about 5.4 bytes
