@@ -18,7 +18,11 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from cleancut.core.refine_ops import solve_covariance
 from cleancut.core.types import F32, U8
+
+#: The numpy formulation's closed-form solve, compiled for one pixel's scalars.
+_solve = njit(cache=True, nogil=True, inline="always")(solve_covariance)
 
 #: Rows per strip: the per-pixel models of a strip (and of its 2r-row margin) are kept in
 #: a small buffer instead of a full-size array.
@@ -88,17 +92,7 @@ def _model(guide: Any, src: Any, y: Any, x: Any, r: Any, eps: Any) -> Any:
     gg = q11 * inv_n - m1 * m1 + eps
     gb = q12 * inv_n - m1 * m2
     bb = q22 * inv_n - m2 * m2 + eps
-    # 3×3 inverse by adjugate / determinant, as the numpy formulation
-    i00 = gg * bb - gb * gb
-    i01 = gb * rb - rg * bb
-    i02 = rg * gb - gg * rb
-    i11 = rr * bb - rb * rb
-    i12 = rb * rg - rr * gb
-    i22 = rr * gg - rg * rg
-    inv_det = 1.0 / (rr * i00 + rg * i01 + rb * i02)
-    a0 = (i00 * c0 + i01 * c1 + i02 * c2) * inv_det
-    a1 = (i01 * c0 + i11 * c1 + i12 * c2) * inv_det
-    a2 = (i02 * c0 + i12 * c1 + i22 * c2) * inv_det
+    a0, a1, a2 = _solve(rr, rg, rb, gg, gb, bb, c0, c1, c2)
     return a0, a1, a2, mp - a0 * m0 - a1 * m1 - a2 * m2
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -65,6 +66,20 @@ def guided_coefficients(guide: F32, src: F32, r: int, eps: float) -> F32:
     gg = box(guide[..., 1] * guide[..., 1], r) - mi[1] * mi[1] + e
     gb = box(guide[..., 1] * guide[..., 2], r) - mi[1] * mi[2]
     bb = box(guide[..., 2] * guide[..., 2], r) - mi[2] * mi[2] + e
+    a0, a1, a2 = solve_covariance(rr, rg, rb, gg, gb, bb, *cov_ip)
+    b = mp - a0 * mi[0] - a1 * mi[1] - a2 * mi[2]
+    out = np.empty((*src.shape[:2], 4), dtype=np.float32)
+    for c, plane in enumerate((a0, a1, a2, b)):
+        out[..., c] = box(as_f32(plane), r)
+    return out
+
+
+def solve_covariance(
+    rr: Any, rg: Any, rb: Any, gg: Any, gb: Any, bb: Any, c0: Any, c1: Any, c2: Any
+) -> tuple[Any, Any, Any]:
+    """Σ⁻¹·c for the symmetric 3×3 colour covariance Σ (its six entries) and the colour–
+    source covariance c, in closed form (adjugate / determinant). Plain arithmetic, so it
+    works elementwise on arrays and, compiled by ``guided_kernels``, on scalars."""
     i00 = gg * bb - gb * gb
     i01 = gb * rb - rg * bb
     i02 = rg * gb - gg * rb
@@ -72,15 +87,10 @@ def guided_coefficients(guide: F32, src: F32, r: int, eps: float) -> F32:
     i12 = rb * rg - rr * gb
     i22 = rr * gg - rg * rg
     inv_det = 1.0 / (rr * i00 + rg * i01 + rb * i02)
-    c0, c1, c2 = cov_ip
     a0 = (i00 * c0 + i01 * c1 + i02 * c2) * inv_det
     a1 = (i01 * c0 + i11 * c1 + i12 * c2) * inv_det
     a2 = (i02 * c0 + i12 * c1 + i22 * c2) * inv_det
-    b = mp - a0 * mi[0] - a1 * mi[1] - a2 * mi[2]
-    out = np.empty((*src.shape[:2], 4), dtype=np.float32)
-    for c, plane in enumerate((a0, a1, a2, b)):
-        out[..., c] = box(as_f32(plane), r)
-    return out
+    return a0, a1, a2
 
 
 def apply_linear(model: F32, guide: F32) -> F32:
