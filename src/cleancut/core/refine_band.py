@@ -32,7 +32,7 @@ full-resolution work, the distance to the contour included, happens tile by tile
 tiles that touch the band, with the tiles shared among threads. For photos at least twice
 the model's 1024² grid the snap's guided-filter model is likewise computed on the photo
 shrunk to about that grid and applied at full resolution (``_snap_field``). The per-pixel
-loops live in ``refine_kernels``.
+loops live in ``refine_kernels`` and ``guided_kernels``.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ At 12 MP the band around a subject's outline holds a few million pixels, and the
 model does about forty float operations on each. As numpy expressions every operation
 is a pass over memory with a fresh temporary, and the GIL between them keeps a second
 core idle; here each loop reads its inputs once, keeps intermediates in registers and
-releases the GIL, so the caller's threads share tiles. Arithmetic is float32 in the
-order the numpy formulation used (``refine_band`` documents the model), so results
-match it up to the last bit of ``exp``.
+releases the GIL, so the caller's threads share tiles. The colour model's arithmetic is
+float32 in the order of its numpy formulation (``refine_band`` documents the model); the
+coarse fields it and the snap read are sampled bilinearly in float where ``cv2.resize``
+would use 1/32-pixel fixed point, so results agree with that formulation to float
+rounding (the tests compare them).
 
 Compiled on first use and cached on disk next to this module (a few seconds, once).
 """
