@@ -75,9 +75,9 @@ def snap_band(rgb: U8, model: F32, scale: int, origin: tuple[int, int], where: A
 
 def _taps(start: int, n: int, scale: int, size: int) -> tuple[Any, Any]:
     """For full-resolution positions ``start … start+n-1`` on a grid ``scale`` times coarser
-    (``size`` cells): the first of the two cells each interpolates between, and the second
-    one's weight, as ``cv2.resize`` maps them (pixel centres aligned, edges replicated).
-    Clamping both taps to the grid repeats its edge cells."""
+    (``size`` cells): the two cells each position lies between (a 2×n index array) and the
+    second one's weight, as ``cv2.resize`` maps them (pixel centres aligned). Clamping both
+    indices to the grid repeats its edge cells, as OpenCV's replicated border does."""
     pos = (np.arange(start, start + n, dtype=np.float64) + 0.5) / scale - 0.5
     first = np.floor(pos)
     weight = (pos - first).astype(np.float32)
