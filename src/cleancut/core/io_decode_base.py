@@ -18,6 +18,8 @@ from PIL import Image, ImageCms
 from cleancut.core.types import U8, DecodedImage
 from cleancut.errors import ImageTooLarge, InvalidInput
 
+_ORIENTATION_TAG: Final = 0x0112
+
 #: decoder(file bytes, sniffed format name, max_pixels) -> image
 Decoder = Callable[[bytes, str, int], DecodedImage]
 
@@ -88,6 +90,16 @@ def finish(colour: Image.Image, alpha: U8 | None, fmt: str, icc: bytes | None) -
         source_format=fmt,
         icc_profile=None if icc is None else srgb_icc_profile(),
     )
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1–8; 0 or 1: upright) of an opened image, 1 when unreadable:
+    EXIF in the wild is often malformed and Pillow's parser raises a zoo of exception types
+    on it; orientation is best effort, the pixels are still good."""
+    try:
+        return int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:
+        return 1
 
 
 def from_rgb(rgb: U8, alpha: U8 | None, fmt: str) -> DecodedImage:

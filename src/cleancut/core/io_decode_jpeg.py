@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from cleancut.core.io_decode_base import from_rgb
+from cleancut.core.io_decode_base import exif_orientation, from_rgb
 from cleancut.core.types import U8, DecodedImage
-
-_ORIENTATION_TAG = 0x0112
 
 
 def decode_plain_jpeg(data: bytes, header: Image.Image) -> DecodedImage | None:
@@ -36,7 +34,7 @@ def decode_plain_jpeg(data: bytes, header: Image.Image) -> DecodedImage | None:
     width, height = header.size
     if rgb.shape != (height, width, 3):
         return None
-    return from_rgb(orient(rgb, _orientation(header)), None, "jpeg")
+    return from_rgb(orient(rgb, exif_orientation(header)), None, "jpeg")
 
 
 def orient(pixels: U8, orientation: int) -> U8:
@@ -58,12 +56,3 @@ def orient(pixels: U8, orientation: int) -> U8:
         case 8:
             return pixels.swapaxes(0, 1)[::-1]
     return pixels
-
-
-def _orientation(header: Image.Image) -> int:
-    try:
-        return int(header.getexif().get(_ORIENTATION_TAG, 1))
-    except Exception:
-        # As on the Pillow path: EXIF in the wild is often malformed, and orientation is
-        # best effort; the pixels are still good.
-        return 1

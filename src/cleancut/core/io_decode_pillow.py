@@ -13,7 +13,13 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from cleancut.core.io_decode_base import DECODE_ERRORS, check_size, finish, u16_to_u8
+from cleancut.core.io_decode_base import (
+    DECODE_ERRORS,
+    check_size,
+    exif_orientation,
+    finish,
+    u16_to_u8,
+)
 from cleancut.core.io_decode_jpeg import decode_plain_jpeg
 from cleancut.core.types import DecodedImage
 from cleancut.errors import CorruptImage, ImageTooLarge, UnsupportedFormat
@@ -29,7 +35,6 @@ PIL_NAMES: Final = {
     "avif": "AVIF",
     "tga": "TGA",
 }
-_ORIENTATION_TAG: Final = 0x0112
 _TGA_DESCRIPTOR: Final = 17
 
 
@@ -119,14 +124,13 @@ def _finish(img: Image.Image, fmt: str) -> DecodedImage:
 
 
 def _apply_orientation(img: Image.Image) -> Image.Image:
+    # exif_transpose copies even an upright image; a full-size copy is worth skipping.
+    if exif_orientation(img) in (0, 1):
+        return img
     try:
-        # exif_transpose copies even an upright image; a full-size copy is worth skipping.
-        if img.getexif().get(_ORIENTATION_TAG, 1) in (0, 1):
-            return img
         return ImageOps.exif_transpose(img)
     except Exception:
-        # EXIF in the wild is often malformed and Pillow's parser raises a zoo of
-        # exception types on it; orientation is best effort, the pixels are still good.
+        # As in exif_orientation: malformed EXIF leaves the pixels as stored.
         return img
 
 
