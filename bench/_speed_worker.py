@@ -64,7 +64,11 @@ class Cleancut:
         from cleancut.core.types import Options, Refine
 
         settings = Settings()
-        runtime = replace(settings.runtime_config(), runtime=config.get("runtime", "auto"))
+        runtime = replace(
+            settings.runtime_config(),
+            runtime=config.get("runtime", "auto"),
+            precision=config.get("precision", "auto"),
+        )
         pool = ModelPool(settings.registry(), settings.weights(), runtime)
         self.segmenter = TimedSegmenter(pool.get(config.get("model", "isnet-general")))
         refine = Refine() if config.get("refine") is None else Refine(level=config["refine"])

@@ -37,7 +37,7 @@ from _peers import CleancutMatter, Matter, RembgMatter, versions
 from _report import fmt, median, ratio, table
 
 if TYPE_CHECKING:
-    from cleancut.core.runtimes import RuntimeName
+    from cleancut.core.runtimes import Precision, RuntimeName
 
 #: Sets whose stems read ``<scene>_<frame>``: frames of one scene are correlated, so their
 #: per-scene means are reported too.
@@ -125,18 +125,26 @@ def build_matters(args: argparse.Namespace, workdir: Path) -> list[Matter]:
     from cleancut.config import InferenceSettings, Settings
 
     runtimes: list[RuntimeName | None] = args.runtime or [None]  # None: the library's default
+    precisions: list[Precision] = args.precision or ["auto"]
 
     # Name only what varies, so that a plain run's table stays narrow.
-    def label(tool: str, model: str, runtime: RuntimeName | None = None) -> str:
+    def label(
+        tool: str, model: str, runtime: RuntimeName | None = None, precision: str = "auto"
+    ) -> str:
         parts = [tool, model if len(args.models) > 1 else ""]
         parts.append(f"[{runtime}]" if runtime and len(runtimes) > 1 else "")
+        parts.append(f"[{precision}]" if len(precisions) > 1 else "")
         return " ".join(p for p in parts if p)
 
     ours: list[Matter] = []
     for runtime in runtimes:
-        settings = Settings(inference=InferenceSettings(runtime=runtime)) if runtime else Settings()
-        pool = settings.model_pool()
-        ours += [CleancutMatter(pool, m, label("cleancut", m, runtime)) for m in args.models]
+        for precision in precisions:
+            inference = InferenceSettings(runtime=runtime or "auto", precision=precision)
+            pool = Settings(inference=inference).model_pool()
+            ours += [
+                CleancutMatter(pool, m, label("cleancut", m, runtime, precision))
+                for m in args.models
+            ]
     if args.no_peer:
         return ours
     settings = Settings()
@@ -361,6 +369,13 @@ def _runtimes(text: str) -> list[RuntimeName]:
     return cast("list[RuntimeName]", names)
 
 
+def _precisions(text: str) -> list[Precision]:
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names or not set(names) <= {"auto", "int8", "float", "f32"}:
+        raise argparse.ArgumentTypeError(f"choose from auto, int8, float and f32, not {text!r}")
+    return cast("list[Precision]", names)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
@@ -379,6 +394,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_runtimes,
         default=None,
         help="openvino, onnxruntime, or both comma-separated (default: the library's choice)",
+    )
+    p.add_argument(
+        "--precision",
+        type=_precisions,
+        default=None,
+        help="auto, int8, float, f32, comma-separated to compare (default: auto)",
     )
     p.add_argument("--no-peer", action="store_true", help="skip rembg")
     p.add_argument(

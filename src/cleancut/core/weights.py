@@ -126,7 +126,7 @@ class WeightsCache:
             if not path.is_file():
                 raise ModelUnavailable(f"model file for {spec.name!r} is missing: {path}")
             return PullResult(spec.name, path, "local file")
-        with self._lock(spec.name):
+        with self.lock(spec.name):
             status = self.status(spec, deep=True)
             if status == "cached" and not force:
                 return PullResult(spec.name, path, "already cached")
@@ -136,7 +136,8 @@ class WeightsCache:
         return PullResult(spec.name, path, "downloaded")
 
     @contextlib.contextmanager
-    def _lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> Iterator[None]:
+        """Serialises the writers of one cache entry, across processes."""
         self.models_dir.mkdir(parents=True, exist_ok=True)
         with (self.models_dir / f".{name}.lock").open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
