@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import logging
 import os
@@ -176,7 +175,16 @@ def build(spec: ModelSpec, source: Path, dest: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet(nncf: Any) -> Iterator[None]:
-    """NNCF logs each step and draws progress bars on stdout; the caller reports instead."""
+    """NNCF logs each step and draws progress bars through rich's global console; the
+    caller reports instead. Only rich's output is silenced: redirecting stdout would also
+    swallow what other threads of a server print meanwhile."""
+    import rich
+
     nncf.set_log_level(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    console = rich.get_console()
+    was = console.quiet
+    console.quiet = True
+    try:
         yield
+    finally:
+        console.quiet = was
