@@ -208,12 +208,9 @@ def models_pull(names: tuple[str, ...], pull_all: bool, force: bool) -> None:
             click.echo(f"{result.name}: {result.action} ({result.path})")
             if _runs_int8(spec, settings):
                 # Built now rather than on the first job: it takes about a minute.
-                built = quantize.cached(weights, spec)
-                if force and built is not None:
-                    built.unlink()
-                    built = None
-                path = built or quantize.ensure(weights, spec, log=_log)
-                click.echo(f"{spec.name}: 8-bit graph {'cached' if built else 'built'} ({path})")
+                reused = not force and quantize.cached(weights, spec) is not None
+                path = quantize.ensure(weights, spec, log=_log, rebuild=force)
+                click.echo(f"{spec.name}: 8-bit graph {'cached' if reused else 'built'} ({path})")
     except CleancutError as exc:
         _fail(exc)
 

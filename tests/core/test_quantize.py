@@ -75,6 +75,10 @@ def test_graph_is_built_once_then_reused(
     assert quantize.ensure(weights, spec, logs.append) == first
     assert first.stat().st_mtime_ns == mtime
     assert sum("building" in line for line in logs) == 1
+    # `models pull --force` rebuilds in place.
+    assert quantize.ensure(weights, spec, logs.append, rebuild=True) == first
+    assert sum("building" in line for line in logs) == 2
+    assert len(list(weights.models_dir.glob("conv.int8-*"))) == 2  # the .xml and its .bin
 
 
 def test_concurrent_first_uses_build_one_graph(tmp_path: Path) -> None:

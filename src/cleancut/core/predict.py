@@ -65,9 +65,7 @@ def load_session(
     """A session for ``spec`` at the precision ``cfg`` resolves to; an 8-bit run reads the
     int8 graph, built from the cached weights on first use."""
     precision = resolve_precision(spec, cfg)
-    path = weights.ensure(spec)
-    if precision == "int8":
-        path = quantize.ensure(weights, spec, log)
+    path = quantize.ensure(weights, spec, log) if precision == "int8" else weights.ensure(spec)
     return open_session(spec, path, replace(cfg, precision=precision))
 
 

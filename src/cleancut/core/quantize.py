@@ -90,8 +90,14 @@ def digest(spec: ModelSpec, weights_sha256: str, folder: Path = CALIBRATION_DIR)
     return h.hexdigest()
 
 
-def int8_path(weights: WeightsCache, spec: ModelSpec, weights_sha256: str) -> Path:
-    return weights.models_dir / f"{spec.name}.int8-{digest(spec, weights_sha256)[:16]}.xml"
+def int8_path(weights: WeightsCache, spec: ModelSpec, source: Path) -> Path:
+    """Where the 8-bit graph of ``spec``, built from the weights file ``source``, lives."""
+    sha = spec.sha256 or sha256_file(source)
+    return weights.models_dir / f"{spec.name}.int8-{digest(spec, sha)[:16]}.xml"
+
+
+def _built(path: Path) -> bool:
+    return path.is_file() and path.with_suffix(".bin").is_file()
 
 
 def cached(weights: WeightsCache, spec: ModelSpec) -> Path | None:
@@ -99,19 +105,22 @@ def cached(weights: WeightsCache, spec: ModelSpec) -> Path | None:
     source = weights.path_for(spec)
     if spec.int8 is None or not source.is_file():
         return None
-    path = int8_path(weights, spec, spec.sha256 or sha256_file(source))
-    return path if path.is_file() and path.with_suffix(".bin").is_file() else None
+    path = int8_path(weights, spec, source)
+    return path if _built(path) else None
 
 
-def ensure(weights: WeightsCache, spec: ModelSpec, log: LogFn | None = None) -> Path:
-    """The 8-bit graph of ``spec``, built first if this machine has none yet."""
+def ensure(
+    weights: WeightsCache, spec: ModelSpec, log: LogFn | None = None, *, rebuild: bool = False
+) -> Path:
+    """The 8-bit graph of ``spec``, built first if this machine has none yet (or, with
+    ``rebuild``, built again)."""
     say = log or (lambda _msg: None)
     source = weights.ensure(spec)
-    dest = int8_path(weights, spec, spec.sha256 or sha256_file(source))
-    if dest.is_file() and dest.with_suffix(".bin").is_file():
+    dest = int8_path(weights, spec, source)
+    if _built(dest) and not rebuild:
         return dest
     with weights.lock(f"{spec.name}.int8"):
-        if dest.is_file() and dest.with_suffix(".bin").is_file():
+        if _built(dest) and not rebuild:
             return dest  # another process built it while we waited
         say(f"building the 8-bit graph of {spec.name!r} (once per machine, about a minute) …")
         t0 = time.perf_counter()

@@ -43,6 +43,10 @@ class RuntimeConfig:
     cache_dir: Path | None = None
 
 
+#: OpenVINO's names for the devices it runs on.
+_OV_DEVICES: Mapping[str, str] = {"cpu": "CPU", "gpu": "GPU"}
+
+
 def _default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -55,7 +59,7 @@ class OpenVINOSession:
             raise RuntimeUnavailable(
                 "the OpenVINO runtime is not installed", hint="pip install openvino"
             ) from exc
-        device = {"cpu": "CPU", "gpu": "GPU"}.get(cfg.device)
+        device = _OV_DEVICES.get(cfg.device)
         core = ov.Core()
         if device is None or device not in core.available_devices:
             raise RuntimeUnavailable(
@@ -192,7 +196,7 @@ def int8_capable(device: Device) -> bool:
         import openvino as ov
     except ImportError:
         return False
-    name = {"cpu": "CPU", "gpu": "GPU"}.get(device)
+    name = _OV_DEVICES.get(device)
     core = ov.Core()
     if name is None or name not in core.available_devices:
         return False
