@@ -465,6 +465,7 @@ def test_help_lists_the_commands() -> None:
         ("CLEANCUT_MAX_PIXELS", "0", "max_pixels"),
         ("CLEANCUT_INFERENCE__RUNTIME", "tensorflow", "runtime"),
         ("CLEANCUT_INFERENCE__REQUESTS", "99", "requests"),
+        ("CLEANCUT_INFERENCE__MODE", "fastest", "mode"),
     ],
 )
 @pytest.mark.parametrize("command", [["remove", "x.png"], ["models", "list"]])

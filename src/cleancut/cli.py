@@ -416,7 +416,7 @@ def worker_cmd(
     names = [m.strip() for m in (models or settings.default_model).split(",") if m.strip()]
     try:
         config = settings.distributed_config()
-        model_pool = settings.model_pool(logger.info)
+        model_pool = settings.model_pool(logger.info, jobs=1 if pool == "solo" else concurrency)
         for model in names:
             model_pool.registry.get(model)  # an unknown name fails before connecting
         worker.run(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cleancut.core.runtimes import Device, Precision, RuntimeConfig, RuntimeName
+from cleancut.core.runtimes import Device, Mode, Precision, RuntimeConfig, RuntimeName
 from cleancut.core.weights import default_cache_dir
 
 if TYPE_CHECKING:
@@ -166,7 +166,11 @@ class InferenceSettings(BaseModel):
     device: Device = "cpu"
     precision: Precision = "auto"
     threads: int | None = Field(default=None, ge=1)
-    requests: int = Field(default=1, ge=1, le=16)
+    #: OpenVINO infer requests; default: as many as jobs run at once (server workers)
+    requests: int | None = Field(default=None, ge=1, le=16)
+    #: ``auto``: throughput (one stream per request) where a server runs several jobs at
+    #: once with several requests, else latency
+    mode: Literal["auto", "latency", "throughput"] = "auto"
 
 
 class Settings(BaseSettings):
@@ -182,14 +186,18 @@ class Settings(BaseSettings):
     inference: InferenceSettings = Field(default_factory=InferenceSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
-    def runtime_config(self) -> RuntimeConfig:
+    def runtime_config(self, jobs: int = 1) -> RuntimeConfig:
+        """The session settings for a process that runs ``jobs`` jobs at once."""
         inf = self.inference
+        requests = inf.requests or jobs
+        mode: Mode = "throughput" if jobs > 1 and requests > 1 else "latency"
         return RuntimeConfig(
             runtime=inf.runtime,
             device=inf.device,
             precision=inf.precision,
             threads=inf.threads,
-            requests=inf.requests,
+            requests=requests,
+            mode=mode if inf.mode == "auto" else inf.mode,
             cache_dir=self.cache_dir / "openvino",
         )
 
@@ -253,7 +261,8 @@ class Settings(BaseSettings):
             cleanup_interval=300.0,
         )
 
-    def model_pool(self, log: LogFn | None = None) -> ModelPool:
+    def model_pool(self, log: LogFn | None = None, *, jobs: int = 1) -> ModelPool:
+        """Models for a process that runs ``jobs`` jobs at once (server workers)."""
         from cleancut.core.predict import ModelPool
 
-        return ModelPool(self.registry(), self.weights(log), self.runtime_config(), log)
+        return ModelPool(self.registry(), self.weights(log), self.runtime_config(jobs), log)

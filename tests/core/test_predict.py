@@ -98,3 +98,32 @@ def test_wrong_output_name_is_a_model_error(tmp_path: Path, runtime: str) -> Non
     spec = spec_from_file("w", path, "isnet", input_size=(64, 64), output_name="nope")
     with pytest.raises(ModelError, match="no output 'nope'"):
         open_session(spec, path, RuntimeConfig(runtime=runtime))  # type: ignore[arg-type]
+
+
+def test_throughput_mode_runs_requests_side_by_side(tiny_spec, tiny_model: Path) -> None:  # type: ignore[no-untyped-def]
+    def cfg(**kw: object) -> RuntimeConfig:
+        return RuntimeConfig(runtime="openvino", threads=2, requests=2, **kw)  # type: ignore[arg-type]
+
+    latency = open_session(tiny_spec, tiny_model, cfg())
+    throughput = open_session(tiny_spec, tiny_model, cfg(mode="throughput"))
+    assert "streams" not in latency.runtime
+    assert throughput.runtime.endswith(" (2 streams)")
+    # a stream needs a thread of its own: one thread means one stream, whatever the mode
+    one_thread = dataclasses.replace(cfg(mode="throughput"), threads=1)
+    single = open_session(tiny_spec, tiny_model, one_thread)
+    assert "streams" not in single.runtime
+    rng = np.random.default_rng(3)
+    batches = [rng.normal(size=(1, 3, 64, 64)).astype(np.float32) for _ in range(6)]
+    expected = [latency.run(b) for b in batches]
+    got: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        got[i] = throughput.run(batches[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, want in enumerate(expected):
+        np.testing.assert_allclose(got[i], want, atol=0.02)

@@ -60,6 +60,8 @@ class CountingPool:
         self.gets = 0
         self.runs = 0
         self.block = False
+        #: called in the job's thread at each inference (what the job sees there)
+        self.on_run: Callable[[], None] | None = None
         self.entered = threading.Event()
         self.release = threading.Event()
 
@@ -83,6 +85,8 @@ class _Session:
 
     def run(self, batch: F32) -> F32:
         self.owner.runs += 1
+        if self.owner.on_run is not None:
+            self.owner.on_run()
         if self.owner.block:
             self.owner.entered.set()
             assert self.owner.release.wait(30), "the test never released inference"

@@ -7,15 +7,17 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from cleancut.core import parallel
 from cleancut.core.predict import ModelPool
 from cleancut.core.types import Background, Options, OutputSpec, Refine
 from cleancut.errors import InvalidOptions, JobConflict, JobNotFound, QueueFull, ResultNotFound
 from cleancut.jobs.model import CUTOUT, MASK, MATTE, ORIGINAL, JobEvent, JobStatus
-from cleancut.jobs.service import Submission
+from cleancut.jobs.service import JobService, Submission
 from tests.jobs.conftest import TINY, CountingPool, Factory, png, wait_for
 
 S = JobStatus
@@ -216,3 +218,25 @@ def test_unknown_model_fails_with_its_code(make_service: Factory, pool: ModelPoo
     svc = make_service(pool)
     done = svc.run_sync(Submission(Options(model="nope"), upload=png()), timeout=30)
     assert (done.status, done.error_code) == (S.FAILED, "model_not_found")
+
+
+def test_several_workers_give_each_job_its_share_of_the_cores(
+    make_service: Factory, counting: CountingPool, image: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "cores", lambda: 8)
+    seen: list[tuple[int | None, int]] = []
+    counting.on_run = lambda: seen.append((parallel._budget.get(), cv2.getNumThreads()))
+    before = cv2.getNumThreads()
+    one = make_service(counting, data="one")
+    assert svc_done(one, image)
+    assert seen == [(None, before)]  # one job at a time: every core, OpenCV untouched
+    one.stop(10)
+    two = make_service(counting, data="two", workers=2)
+    assert svc_done(two, image)
+    assert seen[1:] == [(4, 4)]  # two at a time on 8 cores: 4 threads each, OpenCV too
+    two.stop(10)
+    assert cv2.getNumThreads() == before
+
+
+def svc_done(svc: JobService, image: bytes) -> bool:
+    return svc.wait(svc.submit(Submission(TINY, upload=image)).id, 30).status is S.SUCCEEDED

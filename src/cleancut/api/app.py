@@ -107,7 +107,9 @@ def create_app(
     heartbeat: float = 15.0,
 ) -> FastAPI:
     server = settings.server
-    pool = pool if pool is not None else settings.model_pool(log.info)
+    # API nodes of the distributed backend run no jobs of their own.
+    jobs = server.workers if server.backend == "local" else 1
+    pool = pool if pool is not None else settings.model_pool(log.info, jobs=jobs)
     policy = net_policy(settings)
     service = service if service is not None else backend_service(settings, pool, policy)
     limiter = RateLimiter(server.rate_limit.per_minute, server.rate_limit.burst)

@@ -26,6 +26,10 @@ Device = Literal["cpu", "gpu", "cuda", "tensorrt"]
 #: ``float``: the runtime's fastest float type (OpenVINO picks bf16 on CPUs that have it).
 Precision = Literal["auto", "int8", "float", "f32"]
 Resolved = Literal["int8", "float", "f32"]
+#: ``latency``: one inference at a time on every thread. ``throughput``: ``requests``
+#: inferences side by side, each on its share of the threads (OpenVINO streams), for a
+#: process that runs that many jobs at once.
+Mode = Literal["latency", "throughput"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class RuntimeConfig:
     threads: int | None = None  # None: every core the process may use
     #: parallel inference requests (OpenVINO); more than one helps only under concurrency.
     requests: int = 1
+    mode: Mode = "latency"
     #: OpenVINO compiled-model cache, which makes a restart's compile much faster.
     cache_dir: Path | None = None
 
@@ -86,10 +91,16 @@ class OpenVINOSession:
             )
         # Side outputs we never read still cost their upsampling work: drop them.
         model = ov.Model([outputs[self.output_name]], model.get_parameters(), spec.name)
-        config: dict[str, Any] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": cfg.threads or _default_threads(),
-        }
+        threads = cfg.threads or _default_threads()
+        streams = min(max(1, cfg.requests), threads) if cfg.mode == "throughput" else 1
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads}
+        if streams > 1:
+            # Two single-threaded inferences side by side beside two jobs' other work kept
+            # both cores busy; one two-threaded inference at a time stalled whenever one of
+            # its threads shared a core with the other job (docs/benchmarks.md, "Server").
+            config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=streams)
+        else:
+            config["PERFORMANCE_HINT"] = "LATENCY"
         if cfg.precision == "f32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
         self._compiled = core.compile_model(model, device, config)
@@ -97,7 +108,9 @@ class OpenVINOSession:
         floats = getattr(hint, "to_string", hint.__str__)()
         # An 8-bit graph runs its quantised layers in int8 and the rest in ``floats``.
         precision = f"int8+{floats}" if cfg.precision == "int8" else floats
-        self._runtime = f"openvino/{device}/{precision}"
+        self._runtime = f"openvino/{device}/{precision}" + (
+            f" ({streams} streams)" if streams > 1 else ""
+        )
         self._requests: queue.Queue[Any] = queue.Queue()
         for _ in range(max(1, cfg.requests)):
             self._requests.put(self._compiled.create_infer_request())

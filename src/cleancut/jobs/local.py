@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cleancut import net
+from cleancut.core import parallel
 from cleancut.jobs.events import InMemoryEventBus
 from cleancut.jobs.model import Job
 from cleancut.jobs.queue import JobQueue, LocalWorkerPool
@@ -52,6 +53,7 @@ class LocalConfig:
             cleanup_interval=self.cleanup_interval,
             orphan_grace=self.orphan_grace,
             progress_interval=self.progress_interval,
+            job_threads=parallel.share(self.workers),
         )
 
 

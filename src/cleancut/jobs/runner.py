@@ -21,7 +21,7 @@ from typing import Protocol
 import httpx
 
 from cleancut import net
-from cleancut.core import pipeline
+from cleancut.core import parallel, pipeline
 from cleancut.core.predict import Segmenter
 from cleancut.errors import CleancutError, JobConflict, OutputUploadFailed
 from cleancut.jobs import blobs as jobblobs
@@ -77,6 +77,9 @@ class RunnerDeps:
     #: called once with each job this runner settled (statistics)
     on_settled: Callable[[Job], None] | None = None
     clock: Callable[[], float] = time.time
+    #: threads one job's full-resolution work may use (None: every core); a process running
+    #: several jobs at once gives each its share (``parallel.share``)
+    job_threads: int | None = None
 
 
 class _Abort(Exception):
@@ -144,14 +147,15 @@ def _run(job: Job, deps: RunnerDeps) -> Job:
     else:
         data = deps.blobs.get(results[ORIGINAL].key)
     segmenter = deps.segmenters.get(job.options.model)
-    result = pipeline.run(data, job.options, segmenter, progress)
-    encode_start = time.perf_counter()
-    cutout = result.encode(progress=progress)
-    encode_time = time.perf_counter() - encode_start
-    progress("save", 0.0)
-    results[MASK] = jobblobs.save_mask(deps.blobs, job.id, result.alpha)
-    if result.model_matte is not result.alpha:
-        results[MATTE] = jobblobs.save_mask(deps.blobs, job.id, result.model_matte, MATTE)
+    with parallel.budget(deps.job_threads):
+        result = pipeline.run(data, job.options, segmenter, progress)
+        encode_start = time.perf_counter()
+        cutout = result.encode(progress=progress)
+        encode_time = time.perf_counter() - encode_start
+        progress("save", 0.0)
+        results[MASK] = jobblobs.save_mask(deps.blobs, job.id, result.alpha)
+        if result.model_matte is not result.alpha:
+            results[MATTE] = jobblobs.save_mask(deps.blobs, job.id, result.model_matte, MATTE)
     results[CUTOUT] = jobblobs.save_cutout(deps.blobs, job.id, cutout, job.options.output.format)
     timings = {**result.timings.as_dict(), "encode": encode_time}
     if job.destinations:

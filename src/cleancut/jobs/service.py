@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cleancut import net
-from cleancut.core import pipeline
+from cleancut.core import parallel, pipeline
 from cleancut.core.types import Options
 from cleancut.errors import (
     InvalidInput,
@@ -95,6 +95,7 @@ class JobService:
         self._waiters = Waiters(config.wait_poll)
         self._lock = threading.Lock()
         self._started = self._stopped = False
+        self._library_threads: int | None = None
         self.deps = RunnerDeps(
             store=store,
             blobs=blobs,
@@ -107,6 +108,7 @@ class JobService:
             progress_interval=config.progress_interval,
             on_settled=self._settled,
             clock=clock,
+            job_threads=config.job_threads,
         )
         self._queue = queue_factory(lambda job: self._execute(job.id), self._timed_out)
         self._cleaner = maintenance.Periodic(
@@ -367,6 +369,10 @@ class JobService:
             if self._started:
                 return
             self._started = True
+        if self.config.job_threads is not None:
+            # Several jobs at once keep the cores busy; OpenCV splitting each one's resizes
+            # and filters across threads only adds overhead (process-wide, restored at stop).
+            self._library_threads = parallel.library_threads(self.config.job_threads)
         if self.config.recover:
             report = maintenance.recover(self.deps, self.config.max_attempts)
             if report.requeued or report.failed or report.queued:
@@ -408,6 +414,8 @@ class JobService:
             self._webhooks.stop(max(0.0, end - time.monotonic()))
         if self._warmup.is_alive():
             self._warmup.join(max(0.0, end - time.monotonic()))
+        if self._library_threads is not None:
+            parallel.library_threads(self._library_threads)
         self._store.close()
         self._blobs.close()
 

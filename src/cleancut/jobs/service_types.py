@@ -58,6 +58,9 @@ class ServiceConfig:
     #: blob folders without a job record are deleted once this old
     orphan_grace: float = 3600.0
     progress_interval: float = 0.2
+    #: threads each job's full-resolution work may use (None: every core); with several
+    #: workers, ``parallel.share(workers)``, and OpenCV's own pool is set to the same
+    job_threads: int | None = None
     #: at start(), re-queue jobs a crash interrupted and re-send unsettled webhooks (the
     #: embedded server owns its jobs; distributed API nodes leave this to the workers)
     recover: bool = True

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleancut import net
-from cleancut.core import pipeline
+from cleancut.core import parallel, pipeline
 from cleancut.errors import JobTimedOut
 from cleancut.jobs import runner
 from cleancut.jobs.distributed import celery_app, reaper
@@ -89,6 +89,7 @@ class WorkerRuntime:
             log=log,
             progress_interval=config.progress_interval,
             clock=clock,
+            job_threads=parallel.share(concurrency),
         )
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
@@ -243,6 +244,8 @@ def run(
         run_job
     )
 
+    if (job_threads := parallel.share(concurrency)) is not None:
+        parallel.library_threads(job_threads)  # this process runs jobs only: no restore
     pipeline.warm_up()  # compiled loops of refinement, before the first message
     for model in dict.fromkeys(models):  # loaded once, before the first message, kept warm
         segmenters.get(model)
