@@ -39,7 +39,9 @@ def read_events(
 def test_keep_alives_then_cancel_ends_the_stream(make_app: MakeApp) -> None:
     with TestClient(make_app(workers=1), raise_server_exceptions=False) as client:
         big = png_bytes(np.full((1500, 2000, 3), 200, dtype=np.uint8))
-        ids = [submit(client, big).json()["id"] for _ in range(4)]
+        # Enough work ahead that the last job waits past a keep-alive (0.2 s) even on a
+        # fast machine; three jobs of this photo once took less than that.
+        ids = [submit(client, big).json()["id"] for _ in range(9)]
         waiting = ids[-1]
         canceled = threading.Event()
 
