@@ -3,10 +3,11 @@
     .venv/bin/python bench/server_speed.py [--jobs 24] [--clients 8]
 
 * **Throughput**: ``--clients`` concurrent clients post photos of 1, 4 and 12 MP (made as in
-  ``bench/speed.py``) to ``POST /v1/remove`` until ``--jobs`` are done, for each server
-  configuration (concurrent jobs × OpenVINO infer requests). Reports images/s, p50/p95
-  latency and the ratio to the bare model's throughput (1024² inference alone, in a loop, in
-  this process, on the same runtime).
+  ``bench/speed.py``) to ``POST /v1/remove`` until ``--jobs`` are done (after an untimed
+  warm-up), for each server configuration (concurrent jobs, OpenVINO's mode). Reports
+  images/s, p50/p95 latency and the ratio to the bare model's throughput (1024² inference
+  alone, in a loop, in this process, on the same runtime, in whichever of latency and
+  throughput mode is faster).
 * **Memory**: the server's peak RSS (``VmHWM``) after each configuration, which includes
   its jobs at 12 MP running concurrently; with ``--soak N``, RSS every 100 jobs over N
   sequential jobs, and the growth after the first 100 (allocator and caches settle by then).
