@@ -244,8 +244,9 @@ def run(
         run_job
     )
 
-    if (job_threads := parallel.share(concurrency)) is not None:
-        parallel.library_threads(job_threads)  # this process runs jobs only: no restore
+    if runtime.deps.job_threads is not None:
+        # this process runs jobs only: no restore
+        parallel.library_threads(runtime.deps.job_threads)
     pipeline.warm_up()  # compiled loops of refinement, before the first message
     for model in dict.fromkeys(models):  # loaded once, before the first message, kept warm
         segmenters.get(model)
