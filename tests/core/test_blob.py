@@ -14,8 +14,9 @@ from tests.conftest import require_shared
 
 
 def _one_step(spec: ModelSpec, rgb: np.ndarray) -> np.ndarray:
-    small = cv2.resize(rgb, spec.input_size, interpolation=cv2.INTER_AREA)
-    planar = (small.astype(np.float32) - np.float32(spec.mean)) / np.float32(spec.std)
+    """Exact area averaging in one step (in float: no rounding to bytes)."""
+    small = cv2.resize(rgb.astype(np.float32), spec.input_size, interpolation=cv2.INTER_AREA)
+    planar = (small - np.float32(spec.mean)) / np.float32(spec.std)
     return planar.transpose(2, 0, 1)[np.newaxis]
 
 

@@ -54,4 +54,7 @@ def test_upsample_u8_matches_the_float_path_within_a_level() -> None:
     # Bicubic overshoot below zero stays zero (not folded back up by an absolute value).
     step = np.zeros((16, 16), np.float32)
     step[:, 8:] = 1.0
-    assert matte.upsample_u8(step, (160, 160))[:, :70].max() == 0
+    up = matte.upsample_u8(step, (160, 160))
+    assert up[:, :70].max() == 0
+    # ... and overshoot above one saturates at 255 instead of wrapping around.
+    assert up[:, 90:].min() == 255

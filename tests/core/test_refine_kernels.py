@@ -109,21 +109,67 @@ def test_blend_band_writes_only_the_band(gated: bool) -> None:
     np.testing.assert_array_equal(out[dist > 6], alpha[dist > 6])
 
 
-@pytest.mark.parametrize(("h", "w", "k"), [(45, 60, 15), (47, 61, 15), (10, 9, 1), (33, 20, 4)])
-def test_block_sums_match_a_plain_sum(h: int, w: int, k: int) -> None:
+def _sums_by_block(x: NDArray[np.int64], k: int) -> NDArray[np.int64]:
+    """Sums over the k×k blocks of ``x`` (H×W×C), partial blocks at the far edges too."""
+    h, w = x.shape[:2]
+    rows = np.add.reduceat(x, np.arange(0, h, k), axis=0)
+    return np.asarray(np.add.reduceat(rows, np.arange(0, w, k), axis=1), np.int64)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "k", "rows"),
+    [
+        (45, 60, 15, None),
+        (47, 61, 15, None),
+        (10, 9, 1, None),
+        (33, 20, 4, None),
+        (101, 97, 16, (2, 5)),  # a strip, not the whole image
+        (46, 61, 15, (3, 4)),  # the last block row, one pixel high
+    ],
+)
+def test_block_sums_match_a_plain_sum(h: int, w: int, k: int, rows: tuple[int, int] | None) -> None:
     rgb = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
     alpha = RNG.choice(np.array([0, 10, 25, 26, 128, 229, 230, 255], np.uint8), (h, w))
     band = RNG.random((h, w)) < 0.3
     lh, lw = -(-h // k), -(-w // k)
+    ly0, ly1 = rows or (0, lh)
     fg, bg = np.zeros((lh, lw, 5), np.float32), np.zeros((lh, lw, 5), np.float32)
-    kernels.block_sums(rgb, alpha, band, k, 230, 25, fg, bg, (0, lh))
+    kernels.block_sums(rgb, alpha, band, k, 230, 25, fg, bg, (ly0, ly1))
+    scale = np.float32(1) / np.float32(k * k)  # the kernel's constants, in its order
     for out, weight in ((fg, ~band & (alpha >= 230)), (bg, ~band & (alpha <= 25))):
         i = rgb.astype(np.float64) / 255 * weight[..., None]
         planes = np.dstack([i, (i * i).sum(axis=2), weight.astype(np.float64)])
         padded = np.zeros((lh * k, lw * k, 5))
         padded[:h, :w] = planes
         want = padded.reshape(lh, k, lw, k, 5).sum(axis=(1, 3)) / (k * k)
-        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(out[ly0:ly1], want[ly0:ly1], rtol=1e-5, atol=1e-7)
+        # Exact integer sums, scaled once in float32: equal to the bit.
+        ints = rgb.astype(np.int64) * weight[..., None]
+        sums = _sums_by_block(np.dstack([ints, (ints * ints).sum(axis=2), weight]), k)
+        c = scale * np.float32(1 / 255)
+        exact = sums.astype(np.float32) * np.array([c, c, c, c * np.float32(1 / 255), scale])
+        np.testing.assert_array_equal(out[ly0:ly1], exact[ly0:ly1])
+        assert not out[:ly0].any() and not out[ly1:].any()
+
+
+@pytest.mark.parametrize(("h", "w", "k"), [(1300, 5, 1200), (11100, 2, 11009)])
+def test_block_sums_of_huge_blocks_do_not_overflow(h: int, w: int, k: int) -> None:
+    # White sure foreground over more rows than 32-bit column sums can hold
+    # (k·255·2¹⁶ and, for the second, k·3·255² exceed 2³¹).
+    rgb = np.full((h, w, 3), 255, np.uint8)
+    alpha = np.full((h, w), 255, np.uint8)
+    alpha[:, 0] = 0
+    band = np.zeros((h, w), bool)
+    lh, lw = -(-h // k), -(-w // k)
+    fg, bg = np.zeros((lh, lw, 5), np.float32), np.zeros((lh, lw, 5), np.float32)
+    kernels.block_sums(rgb, alpha, band, k, 230, 25, fg, bg, (0, lh))
+    scale = np.float32(1) / np.float32(k * k)
+    c, cq = scale * np.float32(1 / 255), scale * np.float32(1 / 255) * np.float32(1 / 255)
+    for out, cols in ((fg, w - 1), (bg, 1)):
+        n = np.array([k * cols, (h - k) * cols], np.int64)[:, None]
+        np.testing.assert_array_equal(out[..., 0], n.astype(np.float32) * 255 * c)
+        np.testing.assert_array_equal(out[..., 3], (n * 3 * 255**2).astype(np.float32) * cq)
+        np.testing.assert_array_equal(out[..., 4], n.astype(np.float32) * scale)
 
 
 @pytest.mark.parametrize("k", [1, 3, 16])

@@ -1,34 +1,35 @@
-"""A photo as a model's input tensor: resized to the model's grid and normalised, NCHW float32."""
+"""A photo as a model's input tensor: resized to the model's grid and normalised, NCHW float32
+(the resize itself is ``resample``'s)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from cleancut.core import resample
 from cleancut.core.models import ModelSpec
+from cleancut.core.resample import Kernel
 from cleancut.core.types import F32, U8
 
 
 def to_blob(spec: ModelSpec, rgb: U8) -> F32:
     w, h = spec.input_size
-    # INTER_AREA averages every source pixel when shrinking a large photo (no aliasing);
-    # it is also several times faster than Lanczos at 12 MP. Enlarging a small photo
-    # with Lanczos keeps its edges crisp for the model: bilinear fed it a softer image
-    # and cost up to 9 % edge-band error on the hair set (docs/benchmarks.md).
-    enlarge = rgb.shape[0] * rgb.shape[1] <= w * h
-    interp = cv2.INTER_LANCZOS4 if enlarge else cv2.INTER_AREA
-    small = cv2.resize(halve(rgb, (w, h)), (w, h), interpolation=interp)
-    # (x − mean) / std into planar float32 in one pass: the same float32 values as the
-    # numpy steps, in a sixth of their time at 1024².
-    params = cv2.dnn.Image2BlobParams(
-        scalefactor=tuple(1.0 / s for s in spec.std),
-        size=(w, h),
-        mean=tuple(spec.mean),
-        swapRB=False,
-        ddepth=cv2.CV_32F,
-    )
-    blob: F32 = np.asarray(cv2.dnn.blobFromImageWithParams(small, params), np.float32)
-    return blob
+    # Area averaging uses every source pixel when shrinking a large photo (no aliasing).
+    # Enlarging a small photo with Lanczos keeps its edges crisp for the model: bilinear
+    # fed it a softer image and cost up to 9 % edge-band error on the hair set
+    # (docs/benchmarks.md). A photo with more pixels than the grid but one side shorter
+    # (a panorama) is averaged along the long side and enlarged along the short one.
+    src = halve(rgb, (w, h))
+    kernels: tuple[Kernel, Kernel]
+    if rgb.shape[0] * rgb.shape[1] <= w * h:
+        kernels = ("lanczos", "lanczos")
+    else:
+        kernels = (_shrinking(src.shape[0], h), _shrinking(src.shape[1], w))
+    return resample.to_planes(src, (w, h), kernels, spec.mean, spec.std)
+
+
+def _shrinking(src: int, dst: int) -> Kernel:
+    return "area" if src >= dst else "lanczos"
 
 
 def halve(rgb: U8, size: tuple[int, int]) -> U8:

@@ -42,7 +42,7 @@ LogFn = Callable[[str], None]
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "data" / "calibration"
 #: Bump when the way a graph is built changes, so that cached graphs are rebuilt.
-PROCEDURE = 1
+PROCEDURE = 2
 
 
 def calibration_photos(folder: Path = CALIBRATION_DIR) -> list[tuple[str, bytes]]:

@@ -244,6 +244,7 @@ def _block_sums(
     h, w = alpha.shape
     lh, lw = -(-h // k), -(-w // k)
     out = (np.zeros((lh, lw, 5), dtype=np.float32), np.zeros((lh, lw, 5), dtype=np.float32))
+    rgb = np.ascontiguousarray(rgb)  # once, not per strip: the kernel reads it as H×3W
     rows = max(1, 128 // k)
 
     def strip(ly0: int) -> None:
