@@ -130,8 +130,8 @@ def test_unknown_options_are_rejected(tiny_pool: ModelPool) -> None:
         cleancut.remove(tinymodels.square_image(), model="tiny", pool=tiny_pool, colour="red")
 
 
-def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
-    from cleancut.core import compose_kernels, guided_kernels, refine_kernels
+def test_warm_up_compiles_the_resize_refinement_and_cut_out_loops() -> None:
+    from cleancut.core import compose_kernels, guided_kernels, refine_kernels, resample
 
     pipeline.warm_up()
     pipeline.warm_up()  # idempotent, and cheap the second time
@@ -144,5 +144,7 @@ def test_warm_up_compiles_the_refinement_and_cut_out_loops() -> None:
         refine_kernels._block_sums,
         compose_kernels._cutout,
         guided_kernels._coefficients,
+        resample._normalise,
     ):
         assert loop.signatures, loop
+    assert len(resample._rows.signatures) >= 2  # bytes, then floats

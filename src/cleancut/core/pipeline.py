@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cleancut.core import compose, io, matte, refine
+from cleancut.core import compose, io, matte, refine, resample
 from cleancut.core.predict import Segmenter
 from cleancut.core.result import Result
 from cleancut.core.types import U8, DecodedImage, Options, ProgressFn, Source, Timings
@@ -59,9 +59,9 @@ def run(
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's on-disk cache) the refinement and composition loops
-    on a tiny synthetic photo, so that a server's first job does not pay for it (about
-    half a second in a fresh process)."""
+    """Compile (or load from numba's on-disk cache) the loops of the model-input resize,
+    refinement and composition on a tiny synthetic photo, so that a server's first job
+    does not pay for it (about half a second in a fresh process)."""
     # A square and a long strip: photos of 2048 px a side or more take the snap's
     # coarse path (``refine_band._snap_field``), which has loops of its own.
     for h, w in ((64, 64), (64, 2048)):
@@ -70,3 +70,5 @@ def warm_up() -> None:
         rgb = np.dstack([alpha, 255 - alpha, np.full_like(alpha, 90)])
         refined = refine.refine(rgb, alpha, max(refine.PASSES))
     compose.cutout(rgb, refined)
+    # Both kernels, and the row pass on bytes and on floats.
+    resample.to_planes(rgb, (48, 80), ("lanczos", "area"), (0.0,) * 3, (1.0,) * 3)
