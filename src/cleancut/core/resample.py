@@ -97,7 +97,8 @@ def to_planes(
         rows = np.empty((h, src_w), np.float32)
         _rows(planes[c], y_idx, y_w, rows)
         # The column pass is a row pass over the transposed plane: contiguous loads again.
-        turned = np.asarray(cv2.transpose(rows, dst=np.empty((src_w, h), np.float32)))
+        turned = np.empty((src_w, h), np.float32)
+        cv2.transpose(rows, dst=turned)
         cols = np.empty((w, h), np.float32)
         _rows(turned, x_idx, x_w, cols)
         _normalise(cols, np.float32(mean[c]), np.float32(1.0 / std[c]), clip)
