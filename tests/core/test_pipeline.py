@@ -142,6 +142,8 @@ def test_warm_up_compiles_the_resize_refinement_and_cut_out_loops() -> None:
         refine_kernels._block_means_at,
         refine_kernels._blend_band,
         refine_kernels._block_sums,
+        refine_kernels._settle_moments,
+        refine_kernels._block_sides,
         compose_kernels._cutout,
         guided_kernels._coefficients,
         resample._normalise,

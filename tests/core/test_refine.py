@@ -15,7 +15,7 @@ import cleancut
 from cleancut.core import refine, refine_band, refine_fg
 from cleancut.core.predict import ModelPool
 from cleancut.core.refine_band import PassParams, refine_pass
-from cleancut.core.refine_ops import TILE, Tile
+from cleancut.core.refine_ops import TILE, Tile, grid
 from cleancut.errors import InvalidInput, InvalidOptions
 from tests.conftest import require_shared
 
@@ -148,6 +148,20 @@ def test_tiling_changes_nothing(scene: tuple[U8, U8, U8], level: int) -> None:
     rgb, _, coarse = scene
     whole = refine.refine(rgb, coarse, level, tile=4096)
     np.testing.assert_array_equal(refine.refine(rgb, coarse, level, tile=24), whole)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "r", "size"), [(90, 130, 7, 32), (40, 300, 45, 24), (9, 9, 6, 8)]
+)
+def test_confidence_per_tile_is_the_whole_matte_filter(h: int, w: int, r: int, size: int) -> None:
+    # Every tile (interior, at each border, and windows wider than the image) gets exactly
+    # the values that one box filter over the whole matte gives its core.
+    alpha = (np.random.default_rng(h).random((h, w)) * 255).astype(np.uint8)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 3)
+    spread = cv2.absdiff(alpha, cv2.bitwise_not(alpha))
+    whole = cv2.blur(spread, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+    for t in grid(alpha.shape, 0, size):
+        np.testing.assert_array_equal(refine_band._confidence(alpha, r, t), whole[t.write])
 
 
 def test_large_images_take_the_shrunk_statistics_path() -> None:

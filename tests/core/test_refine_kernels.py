@@ -172,7 +172,7 @@ def test_block_sums_of_huge_blocks_do_not_overflow(h: int, w: int, k: int) -> No
         np.testing.assert_array_equal(out[..., 4], n.astype(np.float32) * scale)
 
 
-@pytest.mark.parametrize("k", [1, 3, 16])
+@pytest.mark.parametrize("k", [1, 2, 3, 16])
 def test_block_any_and_sides(k: int) -> None:
     h, w = 50, 41
     mask = RNG.random((h, w)) < 0.02
@@ -192,6 +192,28 @@ def test_block_any_and_sides(k: int) -> None:
         + below.reshape(lh, k, lw, k).any(axis=(1, 3)) * 2
     )
     np.testing.assert_array_equal(sides, want)
+
+
+def test_settle_moments_is_the_numpy_formulation() -> None:
+    sums = RNG.random((31, 23, 5)).astype(np.float32)
+    sums[..., 4] = np.where(RNG.random((31, 23)) < 0.3, 0.0, sums[..., 4])  # no samples
+    sums[0, 0, 4] = np.float32(0.05)  # exactly at the threshold: not enough
+    mean = np.full((31, 23, 3), -1.0, np.float32)
+    var = np.full((31, 23), -1.0, np.float32)
+    have = RNG.random((31, 23)) < 0.2  # settled at an earlier step: left alone
+    before = have.copy()
+    kernels.settle_moments(sums, 0.05, mean, var, have)
+
+    den = sums[..., 4]
+    new = ~before & (den > 0.05)
+    safe = np.maximum(den, 1e-6)[..., None]
+    m = sums[..., :3] / safe
+    v = np.maximum(sums[..., 3] / safe[..., 0] - _dot(m, m), 0.0)
+    np.testing.assert_array_equal(have, before | new)
+    np.testing.assert_array_equal(mean[new], m[new])
+    np.testing.assert_array_equal(var[new], v[new])
+    assert (mean[~new] == -1.0).all() and (var[~new] == -1.0).all()
+    assert not new[0, 0]
 
 
 def _blobs(h: int, w: int, seed: int) -> NDArray[np.uint8]:

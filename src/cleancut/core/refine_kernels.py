@@ -319,6 +319,30 @@ def _block_sums(
                 out[ly, bx, 4] = np.float32(acc[bx, cls + 4]) * scale
 
 
+def settle_moments(sums: F32, threshold: float, mean: F32, var: F32, have: Any) -> None:
+    """One widening step of ``refine_band._weighted_moments``, in place: at each pixel not
+    yet in ``have`` whose window weight ``sums[..., 4]`` exceeds ``threshold``, the mean
+    colour ``sums[..., :3]`` / weight and the variance ``sums[..., 3]`` / weight − |mean|²
+    (at least 0), in float32 in numpy's order; ``have`` then marks the pixel. One pass over
+    the packed sums: as numpy steps on their strided channels it cost 3–5 ms a photo."""
+    _settle_moments(sums, _F(threshold), mean, var, have.view(np.uint8))
+
+
+@njit(cache=True, nogil=True)
+def _settle_moments(sums: Any, threshold: Any, mean: Any, var: Any, have: Any) -> None:
+    h, w = have.shape
+    for y in range(h):
+        for x in range(w):
+            den = sums[y, x, 4]
+            if have[y, x] != 0 or not den > threshold:
+                continue
+            safe = max(den, _EPS)
+            m0, m1, m2 = sums[y, x, 0] / safe, sums[y, x, 1] / safe, sums[y, x, 2] / safe
+            mean[y, x, 0], mean[y, x, 1], mean[y, x, 2] = m0, m1, m2
+            var[y, x] = max(sums[y, x, 3] / safe - (m0 * m0 + m1 * m1 + m2 * m2), _ZERO)
+            have[y, x] = 1
+
+
 def block_any(mask: Any, k: int) -> Any:
     """Whether each k×k block of a boolean ``mask`` (partial blocks at the far edges
     included) holds a True: an lh×lw bool array."""
@@ -411,7 +435,7 @@ def block_sides(alpha: U8, k: int, cut: int) -> Any:
     """Per k×k block of ``alpha``: bit 1 set where some pixel is ≥ ``cut``, bit 2 where
     some pixel is below it (both: the 0.5 contour crosses the block)."""
     h, w = alpha.shape
-    out = np.zeros((-(-h // k), -(-w // k)), np.uint8)
+    out = np.zeros((-(-h // k), -(-w // k)), np.uint8)  # the kernel ORs into it
     _block_sides(alpha, k, np.uint8(cut), out)
     return out
 
@@ -426,8 +450,14 @@ def _block_sides(alpha: Any, k: Any, cut: Any, out: Any) -> None:
         for y in range(ly * k, min(h, (ly + 1) * k)):
             for x in range(w):
                 cols[x] |= np.uint8(2) - np.uint8(alpha[y, x] >= cut)
-        for bx in range(lw):
+        # Column c of every whole block at once, a strided loop that vectorises; a loop
+        # per block ran k iterations at a time, 3x slower at the snap's k of 2 or 3.
+        whole = w // k
+        for c in range(k):
+            for bx in range(whole):
+                out[ly, bx] |= cols[bx * k + c]
+        if whole < lw:
             seen = np.uint8(0)
-            for x in range(bx * k, min(w, (bx + 1) * k)):
+            for x in range(whole * k, w):
                 seen |= cols[x]
-            out[ly, bx] = seen
+            out[ly, whole] = seen
