@@ -101,3 +101,15 @@ def test_threads_change_nothing() -> None:
         one = resample.to_planes(rgb, (320, 320), ("area", "area"), (128.0,) * 3, (256.0,) * 3)
     several = resample.to_planes(rgb, (320, 320), ("area", "area"), (128.0,) * 3, (256.0,) * 3)
     assert np.array_equal(one, several)
+
+
+@pytest.mark.parametrize("kernels", [("area", "lanczos"), ("lanczos", "lanczos")])
+def test_strips_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, kernels: tuple[resample.Kernel, resample.Kernel]
+) -> None:
+    # 150 output rows: two whole strips of 64 and a short last one, against one strip.
+    rgb = _photo((140, 300))
+    strips = resample.to_planes(rgb, (160, 150), kernels, (128.0,) * 3, (256.0,) * 3)
+    monkeypatch.setattr(resample, "STRIP_ROWS", 4096)
+    whole = resample.to_planes(rgb, (160, 150), kernels, (128.0,) * 3, (256.0,) * 3)
+    assert np.array_equal(strips, whole)
