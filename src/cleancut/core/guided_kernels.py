@@ -1,10 +1,10 @@
 """The colour guided filter's linear model as one compiled loop (numba), at chosen pixels.
 
 ``refine_ops.guided_coefficients`` builds the model from about forty whole-array box
-filters and elementwise steps. Where only a thin band of pixels needs it (the snap of a
-large photo's outline, on the photo shrunk to the model's grid), those steps run on
-small tiles and Python's per-call overhead dominates; this loop visits only the pixels
-that need the model, in one pass without the GIL. The window sums are float64, so the
+filters and elementwise steps over every pixel. Only a thin band needs it (the snap of
+an outline: per tile at full resolution, or on a large photo shrunk to the model's grid),
+and on small tiles Python's per-call overhead dominates those steps; this loop visits only
+the pixels that need the model, in one pass without the GIL. The window sums are float64, so the
 covariances do not lose digits to cancellation; results agree with the numpy
 formulation to float32 rounding. Borders reflect as OpenCV's ``BORDER_REFLECT`` does.
 """

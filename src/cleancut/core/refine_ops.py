@@ -41,15 +41,10 @@ def box(x: F32, r: int) -> F32:
     return as_f32(cv2.boxFilter(x, -1, (k, k), normalize=True, borderType=cv2.BORDER_REFLECT))
 
 
-def guided_filter(guide: F32, src: F32, r: int, eps: float) -> F32:
-    """He et al.'s guided filter with a colour guide: ``src`` is modelled as a linear
-    function of the RGB ``guide`` in every window, so its edges follow the image's."""
-    return apply_linear(guided_coefficients(guide, src, r, eps), guide)
-
-
 def guided_coefficients(guide: F32, src: F32, r: int, eps: float) -> F32:
     """The guided filter's window-averaged linear model, H×W×4: ``[..., :3]`` multiplies
-    the guide's RGB, ``[..., 3]`` is the offset (see ``apply_linear``).
+    the guide's RGB, ``[..., 3]`` is the offset. The reference formulation: refinement runs
+    ``guided_kernels.guided_coefficients_at``, which the tests hold to it.
 
     The 3×3 colour covariance is inverted per pixel in closed form (adjugate / determinant),
     which keeps the whole filter to box filters and elementwise numpy. The model varies
@@ -91,14 +86,6 @@ def solve_covariance(
     a1 = (i01 * c0 + i11 * c1 + i12 * c2) * inv_det
     a2 = (i02 * c0 + i12 * c1 + i22 * c2) * inv_det
     return a0, a1, a2
-
-
-def apply_linear(model: F32, guide: F32) -> F32:
-    """``model``'s per-pixel linear function of the RGB ``guide``: a·I + b."""
-    out = model[..., 0] * guide[..., 0] + model[..., 1] * guide[..., 1]
-    out += model[..., 2] * guide[..., 2]
-    out += model[..., 3]
-    return as_f32(out)
 
 
 @dataclass(frozen=True)
