@@ -236,6 +236,42 @@ def test_side_distance_is_opencvs_chamfer_to_the_other_side(h: int, w: int, seed
     np.testing.assert_allclose(got, np.minimum(want, 9.0)[y0:y1, x0:x1], atol=1e-5)
 
 
+def _serial_chamfer(fg: NDArray[np.bool_]) -> F32:
+    """The two-class chamfer as one plain serial scan per row, in float32."""
+    step, diag = np.float32(0.955), np.float32(1.3693)
+    h, w = fg.shape
+    cls = np.full((h + 2, w + 2), 2, np.uint8)
+    cls[1:-1, 1:-1] = fg
+    d = np.full((h + 2, w + 2), np.float32(1e9), np.float32)
+    for down in (True, False):
+        for y in range(1, h + 1) if down else range(h, 0, -1):
+            ny = y - 1 if down else y + 1
+            for x in range(1, w + 1):
+                c = cls[y, x]
+                cands = [
+                    diag if cls[ny, x - 1] ^ c == 1 else d[ny, x - 1] + diag,
+                    step if cls[ny, x] ^ c == 1 else d[ny, x] + step,
+                    diag if cls[ny, x + 1] ^ c == 1 else d[ny, x + 1] + diag,
+                ]
+                d[y, x] = min(min(min(cands[0], cands[1]), cands[2]), d[y, x])
+            for x in range(1, w + 1) if down else range(w, 0, -1):
+                nx = x - 1 if down else x + 1
+                v = step if cls[y, nx] ^ cls[y, x] == 1 else d[y, nx] + step
+                d[y, x] = min(v, d[y, x])
+    return d[1:-1, 1:-1]
+
+
+@pytest.mark.parametrize(("h", "w", "seed"), [(23, 61, 4), (9, 5, 5), (30, 3, 6), (2, 40, 7)])
+def test_side_distance_chunked_scans_equal_one_serial_scan(h: int, w: int, seed: int) -> None:
+    # The row scans run in interleaved chunks; every value must be exactly the serial one.
+    rng = np.random.default_rng(seed)
+    fg = rng.random((h, w)) < rng.uniform(0.2, 0.8)
+    fg[0, 0], fg[-1, -1] = True, False  # both classes, so every distance is finite
+    np.testing.assert_array_equal(
+        kernels.side_distance(fg, 1e6, (0, h, 0, w)), _serial_chamfer(fg).astype(np.float32)
+    )
+
+
 def test_side_distance_of_one_class_is_the_cap() -> None:
     got = kernels.side_distance(np.ones((20, 30), bool), 7.5, (0, 20, 0, 30))
     np.testing.assert_array_equal(got, np.full((20, 30), 7.5, np.float32))
