@@ -384,10 +384,10 @@ def _side_distance(fg: Any, cap: Any, y0: Any, x0: Any, out: Any) -> None:
     d = np.full((h + 2, w + 2), _F(1e9), np.float32)
     for i in range(1, h + 1):
         _from_row(d, cls, i, i - 1)
-        _scan_right(d, cls, i)
+        _scan(d, cls, i, 1)
     for i in range(h, 0, -1):
         _from_row(d, cls, i, i + 1)
-        _scan_left(d, cls, i)
+        _scan(d, cls, i, -1)
     for y in range(out.shape[0]):
         for x in range(out.shape[1]):
             out[y, x] = min(d[y0 + y + 1, x0 + x + 1], cap)
@@ -412,47 +412,29 @@ def _from_row(d: Any, cls: Any, y: Any, ny: Any) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _scan_right(d: Any, cls: Any, y: Any) -> None:
-    """Row ``y`` of the chamfer from the pixel on the left, left to right."""
+def _scan(d: Any, cls: Any, y: Any, step: Any) -> None:
+    """Row ``y`` of the chamfer from the pixel before, left to right (``step`` 1) or right
+    to left (``step`` −1)."""
     w = d.shape[1] - 2
+    first = 1 if step == 1 else w
     chunk = (w + _CHAINS - 1) // _CHAINS
     for j in range(chunk):
         for k in range(_CHAINS):
-            x = 1 + k * chunk + j
-            if x <= w:
-                v = _STEP if cls[y, x - 1] ^ cls[y, x] == 1 else d[y, x - 1] + _STEP
+            p = k * chunk + j
+            if p < w:
+                x = first + step * p
+                v = _STEP if cls[y, x - step] ^ cls[y, x] == 1 else d[y, x - step] + _STEP
                 if v < d[y, x]:
                     d[y, x] = v
     for k in range(1, _CHAINS):
-        x = 1 + k * chunk
-        while x <= w:
-            v = _STEP if cls[y, x - 1] ^ cls[y, x] == 1 else d[y, x - 1] + _STEP
+        p = k * chunk
+        while p < w:
+            x = first + step * p
+            v = _STEP if cls[y, x - step] ^ cls[y, x] == 1 else d[y, x - step] + _STEP
             if not v < d[y, x]:
                 break
             d[y, x] = v
-            x += 1
-
-
-@njit(cache=True, nogil=True)
-def _scan_left(d: Any, cls: Any, y: Any) -> None:
-    """Row ``y`` of the chamfer from the pixel on the right, right to left."""
-    w = d.shape[1] - 2
-    chunk = (w + _CHAINS - 1) // _CHAINS
-    for j in range(chunk):
-        for k in range(_CHAINS):
-            x = w - k * chunk - j
-            if x >= 1:
-                v = _STEP if cls[y, x + 1] ^ cls[y, x] == 1 else d[y, x + 1] + _STEP
-                if v < d[y, x]:
-                    d[y, x] = v
-    for k in range(1, _CHAINS):
-        x = w - k * chunk
-        while x >= 1:
-            v = _STEP if cls[y, x + 1] ^ cls[y, x] == 1 else d[y, x + 1] + _STEP
-            if not v < d[y, x]:
-                break
-            d[y, x] = v
-            x -= 1
+            p += 1
 
 
 def block_means_at(x: U8, k: int, where: Any, cut: int = 0) -> U8:
