@@ -302,7 +302,7 @@ def _tile(
     if snap_model is None:
         # The filter's model at the band's pixels only, from the tile's padded area (the
         # halo covers its 2r reach): the numpy formulation computed every pixel of the
-        # tile with some forty box filters, 7 ms of a 1 MP photo's 20 (2026-12-08).
+        # tile with some forty box filters, about 6 of a 1 MP photo's 20 ms (2026-12-08).
         hard = np.where(alpha[t.read] >= 128, np.uint8(255), np.uint8(0))
         where = np.zeros(hard.shape, bool)
         where[t.core] = in_band
