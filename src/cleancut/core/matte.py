@@ -31,7 +31,7 @@ def upsample_u8(prob: F32, size: tuple[int, int]) -> U8:
     w, h = size
     if prob.shape[1] == w and prob.shape[0] == h:
         return to_u8(prob)
-    if w * h < prob.shape[0] * prob.shape[1]:
+    if _shrinks(prob, size):
         # Area averaging of values in [0, 1] stays there: nothing to clip.
         return np.asarray(cv2.convertScaleAbs(_resize(prob, size), alpha=255.0), np.uint8)
     # 16-bit resizing saturates the bicubic overshoot at both ends, as clipping does.
@@ -42,11 +42,14 @@ def upsample_u8(prob: F32, size: tuple[int, int]) -> U8:
 
 def _resize(prob: F32, size: tuple[int, int]) -> F32:
     """Area averaging when shrinking, bicubic when enlarging (see ``upsample``); unclipped."""
-    w, h = size
-    shrinking = w * h < prob.shape[0] * prob.shape[1]
-    interp = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    out: F32 = np.asarray(cv2.resize(prob, (w, h), interpolation=interp), dtype=np.float32)
+    interp = cv2.INTER_AREA if _shrinks(prob, size) else cv2.INTER_CUBIC
+    out: F32 = np.asarray(cv2.resize(prob, size, interpolation=interp), dtype=np.float32)
     return out
+
+
+def _shrinks(prob: F32, size: tuple[int, int]) -> bool:
+    """Whether ``size`` (width, height) holds fewer pixels than the map."""
+    return size[0] * size[1] < int(prob.shape[0]) * int(prob.shape[1])
 
 
 def to_u8(alpha: F32) -> U8:
